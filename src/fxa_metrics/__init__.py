@@ -1,0 +1,87 @@
+"""fxa_metrics: one ``record()`` for Mozilla accounts backends.
+
+Glean server events and metrics, MozLog lines, statsd and Sentry, each checked
+against the Glean definitions and the user's consent before it is emitted.
+
+>>> import fxa_metrics as fm
+>>> fm.record("login.complete")  # before configure(): a safe no-op
+>>> fm.is_configured()
+False
+"""
+
+from .__about__ import __version__
+from ._context import RequestContext, bind, uid_sha256
+from ._context import current as current_context
+from ._definitions import Definitions, MetricDef, PingDef
+from ._definitions import check as check_definitions
+from ._definitions import load as load_definitions
+from ._errors import (
+    ConfigurationError,
+    DefinitionsError,
+    DisabledMetricError,
+    ExpiredMetricError,
+    FxaMetricsError,
+    InvalidExtraError,
+    InvalidRecordError,
+    InvalidValueError,
+    PiiRejectedError,
+    Problem,
+    RecordError,
+    UndeclaredPingError,
+    UndefinedMetricError,
+    ValueTooLongError,
+)
+from ._facade import ROUTES, configure, flush, is_configured, record, reset, stats
+from ._glean import GleanPing
+from ._mozlog import MozLogFormatter, MozLogHandler
+from ._records import Counter, Crash, DeletionRequest, Event, Gauge, Log, Metrics, Set, Timing
+from ._sink import Sink
+from ._stats import StatsSnapshot
+
+__all__ = [
+    "ROUTES",
+    "ConfigurationError",
+    "Counter",
+    "Crash",
+    "Definitions",
+    "DefinitionsError",
+    "DeletionRequest",
+    "DisabledMetricError",
+    "Event",
+    "ExpiredMetricError",
+    "FxaMetricsError",
+    "Gauge",
+    "GleanPing",
+    "InvalidExtraError",
+    "InvalidRecordError",
+    "InvalidValueError",
+    "Log",
+    "MetricDef",
+    "Metrics",
+    "MozLogFormatter",
+    "MozLogHandler",
+    "PiiRejectedError",
+    "PingDef",
+    "Problem",
+    "RecordError",
+    "RequestContext",
+    "Set",
+    "Sink",
+    "StatsSnapshot",
+    "Timing",
+    "UndeclaredPingError",
+    "UndefinedMetricError",
+    "ValueTooLongError",
+    "__version__",
+    "bind",
+    "check_definitions",
+    "configure",
+    "current_context",
+    "flush",
+    "is_configured",
+    "load_definitions",
+    "record",
+    "reset",
+    "stats",
+    "uid_sha256",
+]

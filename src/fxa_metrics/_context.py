@@ -1,0 +1,180 @@
+"""Request context carried in :mod:`contextvars`.
+
+Why contextvars: a value bound in one request must never be seen by another,
+whether requests run on threads (WSGI workers) or as asyncio tasks (ASGI).
+Each task and thread starts from a copy of its parent's context, so binding
+in a request handler is invisible to its siblings.
+
+The context is an immutable :class:`RequestContext`; ``bind()`` layers new
+values over the current ones and restores the previous context on exit.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import hashlib
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar, cast
+
+import attrs
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def uid_sha256(uid: str) -> str:
+    """FxA's ``account.user_id_sha256``: sha256 of the uid's hex string, as hex.
+
+    >>> uid_sha256("0123456789abcdef0123456789abcdef")[:8]
+    '3eb1bd43'
+    """
+    return hashlib.sha256(uid.encode()).hexdigest()
+
+
+@attrs.frozen(slots=True)
+class RequestContext:
+    """What fxa_metrics knows about the request being handled.
+
+    The FxA metrics context (flow, entrypoint, utm, service, client, device)
+    fills the Glean common string metrics of every event; ``uid`` fills
+    ``account.user_id`` and ``account.user_id_sha256``.
+    """
+
+    user_agent: str | None = None
+    ip_address: str | None = None
+    uid: str | None = None
+    email: str | None = None
+    # None = not known from the credentials; True/False = the account's
+    # metricsOptOutAt was (not) set. Resolved further by the consent module.
+    metrics_opt_out: bool | None = None
+    rid: str | None = None
+    method: str | None = None
+    path: str | None = None
+    lang: str | None = None
+    flow_id: str | None = None
+    entrypoint: str | None = None
+    entrypoint_experiment: str | None = None
+    entrypoint_variation: str | None = None
+    utm_campaign: str | None = None
+    utm_content: str | None = None
+    utm_medium: str | None = None
+    utm_source: str | None = None
+    utm_term: str | None = None
+    service: str | None = None
+    oauth_client_id: str | None = None
+    device_type: str | None = None
+    skip_client_ip: bool = False
+    # Derived once per bind, not per event: hashing on every record is waste.
+    uid_sha256: str | None = None
+    # Per-request mutable state owned by fxa_metrics (the consent cache).
+    # Not part of equality: two contexts with equal fields are the same request data.
+    state: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+
+
+CONTEXT_FIELDS: frozenset[str] = frozenset(
+    a.name for a in attrs.fields(RequestContext) if a.name not in ("uid_sha256", "state")
+)
+
+# Glean common metrics (FxA: string metrics with `lifetime: application`) and
+# the context attribute that fills each one.
+COMMON_METRICS: dict[str, str] = {
+    "account.user_id": "uid",
+    "account.user_id_sha256": "uid_sha256",
+    "relying_party.oauth_client_id": "oauth_client_id",
+    "relying_party.service": "service",
+    "session.device_type": "device_type",
+    "session.entrypoint": "entrypoint",
+    "session.entrypoint_experiment": "entrypoint_experiment",
+    "session.entrypoint_variation": "entrypoint_variation",
+    "session.flow_id": "flow_id",
+    "utm.campaign": "utm_campaign",
+    "utm.content": "utm_content",
+    "utm.medium": "utm_medium",
+    "utm.source": "utm_source",
+    "utm.term": "utm_term",
+}
+
+_EMPTY_CONTEXT = RequestContext()
+_current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
+    "fxa_metrics_request", default=_EMPTY_CONTEXT
+)
+
+
+def current() -> RequestContext:
+    """The request context bound in this thread/task (an empty one if none)."""
+    return _current.get()
+
+
+def _layer(base: RequestContext, fields: dict[str, Any], new_request: bool) -> RequestContext:
+    unknown = set(fields) - CONTEXT_FIELDS
+    if unknown:
+        # Fail loudly: a misspelt key (``flowId``) would otherwise vanish silently.
+        from ._errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"unknown request context field(s): {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(CONTEXT_FIELDS))}"
+        )
+    if "uid" in fields:
+        uid = fields["uid"]
+        fields["uid_sha256"] = uid_sha256(uid) if uid else None
+    # A new request (the outermost bind) starts with fresh per-request state,
+    # so a consent answer cached for one request is never reused by the next.
+    state: dict[str, Any] = {} if new_request else base.state
+    return attrs.evolve(base, state=state, **fields)
+
+
+class bind:
+    """Bind request context values, as a context manager or a decorator.
+
+    >>> import fxa_metrics as fm
+    >>> with fm.bind(uid="0123456789abcdef0123456789abcdef", flow_id="f1"):
+    ...     fm.current_context().flow_id
+    'f1'
+    >>> fm.current_context().flow_id is None
+    True
+
+    As a decorator it binds afresh for every call, sync or async. Use
+    ``new_request=True`` (the default for the outermost bind) to start a new
+    request's state; nested binds share the enclosing request's state.
+    """
+
+    __slots__ = ("_fields", "_new_request", "_tokens")
+
+    def __init__(self, new_request: bool | None = None, **fields: Any) -> None:
+        self._fields = fields
+        self._new_request = new_request
+        self._tokens: list[contextvars.Token[RequestContext]] = []
+
+    def __enter__(self) -> RequestContext:
+        base = _current.get()
+        new_request = self._new_request
+        if new_request is None:
+            new_request = base is _EMPTY_CONTEXT
+        ctx = _layer(base, dict(self._fields), new_request)
+        self._tokens.append(_current.set(ctx))
+        return ctx
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._tokens.pop())
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        fields, new_request = self._fields, self._new_request
+        if inspect.iscoroutinefunction(fn):
+            afn = cast(Callable[P, Awaitable[Any]], fn)
+
+            @functools.wraps(fn)
+            async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                with bind(new_request, **fields):
+                    return await afn(*args, **kwargs)
+
+            return cast(Callable[P, R], awrapper)
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            with bind(new_request, **fields):
+                return fn(*args, **kwargs)
+
+        return wrapper

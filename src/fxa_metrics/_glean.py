@@ -1,0 +1,452 @@
+"""Glean server route: definition checks, then the ``glean-server-event`` MozLog line.
+
+Two halves, kept apart so each can be tested alone:
+
+* ``prepare_*`` turn a caller's record into a :class:`GleanPing` (checked
+  against the compiled definitions, context filled in). They raise
+  :class:`~fxa_metrics.RecordError` subclasses; the facade decides whether
+  that raises (strict) or drops and counts (production).
+* :class:`GleanEncoder` turns a ``GleanPing`` into the exact line the pipeline
+  ingests, and :class:`GleanServerSink` writes it.
+
+Payloads match what glean_parser's ``python_server`` output produces for the
+same definitions and values (tests/test_upstream_parity.py proves it), except
+that an extra that was not given is left out instead of sent as ``"None"``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import IO, Any
+
+import attrs
+import orjson
+
+from . import __about__
+from ._context import RequestContext
+from ._definitions import (
+    DELETION_PING,
+    MAX_EXTRA_BYTES,
+    MAX_STRING_BYTES,
+    MAX_STRING_LIST_ITEM_BYTES,
+    MAX_STRING_LIST_ITEMS,
+    Definitions,
+    MetricDef,
+    PingDef,
+)
+from ._errors import (
+    DisabledMetricError,
+    ExpiredMetricError,
+    InvalidExtraError,
+    InvalidValueError,
+    UndeclaredPingError,
+    UndefinedMetricError,
+)
+from ._records import DeletionRequest, Event, Metrics
+from ._sink import Sink
+
+GLEAN_EVENT_MOZLOG_TYPE = "glean-server-event"
+
+# Called when a value had to be truncated: (metric, field, limit). Production
+# counts it and keeps the truncated value, as Glean does; strict mode raises.
+OverflowHook = Callable[[str, str | None, int], None]
+
+
+@attrs.frozen(slots=True, eq=True, hash=False)
+class GleanPing:
+    """One prepared server-side ping submission: exactly what goes into the payload."""
+
+    ping: str
+    metrics: Mapping[str, Mapping[str, Any]]  # type -> identifier -> value
+    events: tuple[Mapping[str, Any], ...]
+    user_agent: str
+    ip_address: str
+    # False only for server-deletion-request, which consent never gates.
+    product: bool = True
+
+
+# ------------------------------------------------------------------ checks
+
+
+def _truncate(value: str, limit: int) -> str | None:
+    """The value cut to ``limit`` UTF-8 bytes on a character boundary, or None if it fits."""
+    # Fast path: 4 bytes is the longest UTF-8 character, so short strings fit.
+    if len(value) * 4 <= limit:
+        return None
+    raw = value.encode("utf-8", "surrogatepass")
+    if len(raw) <= limit:
+        return None
+    return raw[:limit].decode("utf-8", "ignore")
+
+
+def _check_live(md: MetricDef) -> None:
+    if md.disabled:
+        raise DisabledMetricError(
+            md.identifier, None, "is disabled (disabled: true) in metrics.yaml"
+        )
+    if md.expired:
+        raise ExpiredMetricError(md.identifier, None, f"expired ({md.expires}); it is not sent")
+
+
+def _pick_ping(defs: Definitions, md: MetricDef, ping: str | None) -> PingDef:
+    if ping is None:
+        if len(md.pings) != 1:
+            raise UndeclaredPingError(
+                md.identifier,
+                "ping",
+                f"is sent in several pings ({', '.join(md.pings)}); pass ping= to choose one",
+            )
+        ping = md.pings[0]
+    elif ping not in md.pings:
+        raise UndeclaredPingError(
+            md.identifier, "ping", f"is not sent in ping '{ping}' (send_in_pings: {list(md.pings)})"
+        )
+    pd = defs.pings.get(ping)
+    if pd is None:  # pragma: no cover - load() rejects such definitions
+        raise UndeclaredPingError(md.identifier, "ping", f"ping '{ping}' is not declared")
+    return pd
+
+
+def _extra_value(md: MetricDef, key: str, kind: str, value: Any, overflow: OverflowHook) -> str:
+    if kind == "string":
+        if not isinstance(value, str):
+            raise InvalidExtraError(
+                md.identifier, key, f"must be a str (extra type string), got {type(value).__name__}"
+            )
+        cut = _truncate(value, MAX_EXTRA_BYTES)
+        if cut is not None:
+            overflow(md.identifier, key, MAX_EXTRA_BYTES)
+            return cut
+        return value
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise InvalidExtraError(
+                md.identifier,
+                key,
+                f"must be a bool (extra type boolean), got {type(value).__name__}",
+            )
+        return "true" if value else "false"
+    # quantity
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidExtraError(
+            md.identifier, key, f"must be an int (extra type quantity), got {type(value).__name__}"
+        )
+    return str(value)
+
+
+def _metric_value(md: MetricDef, value: Any, overflow: OverflowHook) -> Any:
+    kind = md.type
+    ident = md.identifier
+    if kind == "string":
+        if not isinstance(value, str):
+            raise InvalidValueError(ident, "value", f"must be a str, got {type(value).__name__}")
+        cut = _truncate(value, MAX_STRING_BYTES)
+        if cut is not None:
+            overflow(ident, "value", MAX_STRING_BYTES)
+            return cut
+        return value
+    if kind == "quantity":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidValueError(ident, "value", f"must be an int, got {type(value).__name__}")
+        if value < 0 or value > 2**63 - 1:
+            raise InvalidValueError(ident, "value", f"must be in 0..2**63-1, got {value}")
+        return value
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise InvalidValueError(ident, "value", f"must be a bool, got {type(value).__name__}")
+        return value
+    if kind == "datetime":
+        if not isinstance(value, _dt.datetime) or value.tzinfo is None:
+            raise InvalidValueError(ident, "value", "must be a timezone-aware datetime.datetime")
+        return value.isoformat()
+    if kind == "string_list":
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise InvalidValueError(
+                ident, "value", f"must be a list of str, got {type(value).__name__}"
+            )
+        out: list[str] = []
+        for item in value:
+            if not isinstance(item, str):
+                raise InvalidValueError(
+                    ident, "value", f"items must be str, got {type(item).__name__}"
+                )
+            cut = _truncate(item, MAX_STRING_LIST_ITEM_BYTES)
+            if cut is not None:
+                overflow(ident, "value", MAX_STRING_LIST_ITEM_BYTES)
+                item = cut
+            out.append(item)
+        if len(out) > MAX_STRING_LIST_ITEMS:
+            overflow(ident, "value", MAX_STRING_LIST_ITEMS)
+            del out[MAX_STRING_LIST_ITEMS:]
+        return out
+    # object: any JSON object or array. Round-trip through orjson so what we
+    # send is plain JSON (and a non-serialisable value fails here, named).
+    if not isinstance(value, dict | list | tuple):
+        raise InvalidValueError(
+            ident, "value", f"must be a dict or list, got {type(value).__name__}"
+        )
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError) as e:
+        raise InvalidValueError(ident, "value", f"is not JSON-serialisable: {e}") from None
+
+
+def _fill_metrics(
+    defs: Definitions,
+    pd: PingDef,
+    explicit: Mapping[str, Any],
+    ctx: RequestContext,
+    overflow: OverflowHook,
+) -> dict[str, dict[str, Any]]:
+    merged: dict[str, Any] = {}
+    for ident, attr in pd.common:
+        value = getattr(ctx, attr)
+        if value is not None:
+            cut = _truncate(value, MAX_STRING_BYTES) if isinstance(value, str) else None
+            if cut is not None:
+                overflow(ident, "value", MAX_STRING_BYTES)
+                value = cut
+            merged[ident] = value
+    for ident, value in explicit.items():
+        md = defs.metrics.get(ident)
+        if md is None:
+            raise UndefinedMetricError(ident, None, "is not defined in the loaded metrics.yaml")
+        if md.type == "event":
+            raise InvalidValueError(ident, None, "is an event; record it with fxa_metrics.Event")
+        if pd.name not in md.pings:
+            raise UndeclaredPingError(
+                ident, "ping", f"is not sent in ping '{pd.name}' (send_in_pings: {list(md.pings)})"
+            )
+        _check_live(md)
+        if value is None:
+            merged.pop(ident, None)
+            continue
+        merged[ident] = _metric_value(md, value, overflow)
+    # Definition order, type by type: the same keys, in the same order, as
+    # upstream's generated code (an empty type object is kept, as upstream does).
+    return {
+        kind: {i: merged[i] for i in ids if i in merged} for kind, ids in pd.metrics_by_type.items()
+    }
+
+
+def _client(ctx: RequestContext, skip_ip: bool) -> tuple[str, str]:
+    ua = ctx.user_agent or ""
+    ip = "" if (skip_ip or ctx.skip_client_ip) else (ctx.ip_address or "")
+    return ua, ip
+
+
+def prepare_event(
+    defs: Definitions, rec: Event, ctx: RequestContext, overflow: OverflowHook
+) -> GleanPing:
+    md = defs.metrics.get(rec.name)
+    if md is None:
+        raise UndefinedMetricError(rec.name, None, "is not defined in the loaded metrics.yaml")
+    if md.type != "event":
+        raise InvalidValueError(
+            rec.name,
+            None,
+            f"is a {md.type} metric, not an event; record it with fxa_metrics.Metrics",
+        )
+    _check_live(md)
+    pd = _pick_ping(defs, md, rec.ping)
+    event: dict[str, Any] = {"category": md.category, "name": md.name}
+    if md.extras:
+        extra: dict[str, str] = {}
+        for key, value in rec.extra.items():
+            kind = md.extras.get(key)
+            if kind is None:
+                raise InvalidExtraError(
+                    md.identifier,
+                    key,
+                    f"is not a declared extra key (declared: {', '.join(sorted(md.extras))})",
+                )
+            # An extra that was not given is left out (upstream sends "None").
+            if value is not None:
+                extra[key] = _extra_value(md, key, kind, value, overflow)
+        event["extra"] = extra
+    elif rec.extra:
+        key = next(iter(rec.extra))
+        raise InvalidExtraError(
+            md.identifier, key, "is not a declared extra key (the event has none)"
+        )
+    event["timestamp"] = 0
+    ua, ip = _client(ctx, rec.skip_client_ip)
+    return GleanPing(
+        ping=pd.name,
+        metrics=_fill_metrics(defs, pd, rec.metrics, ctx, overflow),
+        events=(event,),
+        user_agent=ua,
+        ip_address=ip,
+    )
+
+
+def prepare_metrics(
+    defs: Definitions, rec: Metrics, ctx: RequestContext, overflow: OverflowHook
+) -> GleanPing:
+    ping = rec.ping
+    if ping is None:
+        # The ping follows from send_in_pings: the one ping all values share.
+        shared: set[str] | None = None
+        for ident in rec.values:
+            md = defs.metrics.get(ident)
+            if md is None:
+                raise UndefinedMetricError(ident, None, "is not defined in the loaded metrics.yaml")
+            shared = set(md.pings) if shared is None else shared & set(md.pings)
+        if not shared or len(shared) != 1:
+            first = next(iter(rec.values), "-")
+            raise UndeclaredPingError(
+                first,
+                "ping",
+                f"cannot tell which ping to send (shared: {sorted(shared or ())}); pass ping=",
+            )
+        ping = shared.pop()
+    pd = defs.pings.get(ping)
+    if pd is None:
+        first = next(iter(rec.values), "-")
+        raise UndeclaredPingError(first, "ping", f"ping '{ping}' is not declared in pings.yaml")
+    ua, ip = _client(ctx, rec.skip_client_ip)
+    return GleanPing(
+        ping=pd.name,
+        metrics=_fill_metrics(defs, pd, rec.values, ctx, overflow),
+        events=(),
+        user_agent=ua,
+        ip_address=ip,
+        product=pd.name != DELETION_PING,
+    )
+
+
+def prepare_deletion(
+    defs: Definitions, rec: DeletionRequest, ctx: RequestContext, overflow: OverflowHook
+) -> GleanPing:
+    from ._context import uid_sha256
+
+    uid = rec.uid if rec.uid is not None else ctx.uid
+    if not uid:
+        raise InvalidValueError(DELETION_PING, "uid", "a deletion request needs a uid")
+    pd = defs.pings[DELETION_PING]
+    # Only the uid metrics: nothing else about the user goes into this ping.
+    values = {"account.user_id": uid, "account.user_id_sha256": uid_sha256(uid)}
+    metrics = {
+        kind: {i: values[i] for i in ids if i in values} for kind, ids in pd.metrics_by_type.items()
+    }
+    ua, ip = _client(ctx, False)
+    return GleanPing(
+        ping=DELETION_PING, metrics=metrics, events=(), user_agent=ua, ip_address=ip, product=False
+    )
+
+
+# ------------------------------------------------------------------ encoding
+
+
+def uuid4_hex() -> str:
+    """A random (version 4) UUID string, without building a ``uuid.UUID``.
+
+    Same randomness source as ``uuid.uuid4`` (``os.urandom``), a third of its cost.
+    """
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_UTC = _dt.UTC
+_pid = os.getpid()
+
+
+def _refresh_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+# A pre-fork server (gunicorn) forks after import: every worker must report its own Pid.
+os.register_at_fork(after_in_child=_refresh_pid)
+
+
+@attrs.frozen(slots=True)
+class GleanEncoder:
+    """Serialises a :class:`GleanPing` into one MozLog 2.0 ``glean-server-event`` line."""
+
+    app_id: str
+    app_version: str
+    channel: str
+    logger: str  # MozLog Logger, "<service>-glean"
+    hostname: str = attrs.field(factory=socket.gethostname)
+    sdk_build: str = f"fxa_metrics v{__about__.__version__}"
+
+    def payload(self, ping: GleanPing, now_iso: str) -> dict[str, Any]:
+        return {
+            "metrics": ping.metrics,
+            "events": list(ping.events),
+            "ping_info": {"seq": 0, "start_time": now_iso, "end_time": now_iso},
+            "client_info": {
+                "telemetry_sdk_build": self.sdk_build,
+                "first_run_date": "Unknown",
+                "os": "Unknown",
+                "os_version": "Unknown",
+                "architecture": "Unknown",
+                "app_build": "Unknown",
+                "app_display_version": self.app_version,
+                "app_channel": self.channel,
+            },
+        }
+
+    def fields(self, ping: GleanPing, now_iso: str) -> dict[str, Any]:
+        return {
+            "document_namespace": self.app_id,
+            "document_type": ping.ping,
+            "document_version": "1",
+            "document_id": uuid4_hex(),
+            "user_agent": ping.user_agent,
+            "ip_address": ping.ip_address,
+            "payload": orjson.dumps(self.payload(ping, now_iso)).decode(),
+        }
+
+    def line(self, ping: GleanPing) -> bytes:
+        """The whole line, newline included."""
+        ns = time.time_ns()
+        now_iso = _dt.datetime.fromtimestamp(ns / 1e9, _UTC).isoformat()
+        return orjson.dumps(
+            {
+                "Timestamp": ns,
+                "Type": GLEAN_EVENT_MOZLOG_TYPE,
+                "Logger": self.logger,
+                "Hostname": self.hostname,
+                "EnvVersion": "2.0",
+                "Severity": 6,
+                "Pid": _pid,
+                "Fields": self.fields(ping, now_iso),
+            },
+            option=orjson.OPT_APPEND_NEWLINE,
+        )
+
+
+# One lock for every line fxa_metrics writes to a shared stream, so a Glean line
+# and a MozLog line can never interleave inside each other.
+STREAM_LOCK = threading.RLock()
+
+
+class GleanServerSink(Sink):
+    """Writes each ping as one line to ``stream`` (default: the current ``sys.stdout``)."""
+
+    def __init__(self, encoder: GleanEncoder, stream: IO[str] | None = None) -> None:
+        self.encoder = encoder
+        self._stream = stream
+
+    def emit(self, record: GleanPing) -> None:
+        line = self.encoder.line(record).decode()
+        # Looked up per call so pytest's capsys and a redirected stdout both work.
+        stream = self._stream or sys.stdout
+        with STREAM_LOCK:
+            stream.write(line)
+
+    def flush(self, timeout: float | None = None) -> None:
+        stream = self._stream or sys.stdout
+        with STREAM_LOCK:
+            stream.flush()
