@@ -26,7 +26,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     ]
     for r in rows:
         out.append(
-            f"| {r['name']} | {r['ours_us']} | {r['baseline_us']} | **{r['ratio']}** | {r['goal']} |"
+            f"| {r['name']} | {r['ours_us']} | {r['baseline_us']} "
+            f"| **{r['ratio']}** | {r['goal']} |"
         )
     return "\n".join(out)
 

@@ -37,7 +37,7 @@ CONTEXT: dict[str, str] = {
 
 
 def _generate_upstream(outdir: Path) -> Any:
-    """glean_parser's python_server output for the FxA definitions, generated now, never committed."""
+    """glean_parser's python_server code for the FxA definitions: generated now, never committed."""
     from glean_parser import translate
 
     translate.translate([METRICS, PINGS], "python_server", outdir, {}, {})
