@@ -13,6 +13,8 @@ import pytest
 import fxa_metrics as fm
 from fxa_metrics import testing
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 EXAMPLE_METRICS = ROOT / "metrics.yaml"
