@@ -33,6 +33,13 @@ from ._errors import (
 )
 from ._facade import ROUTES, configure, flush, is_configured, record, reset, stats
 from ._glean import GleanPing
+from ._middleware import (
+    ASGIMiddleware,
+    DjangoMiddleware,
+    WSGIMiddleware,
+    instrument,
+    route_template,
+)
 from ._mozlog import MozLogFormatter, MozLogHandler
 from ._records import Counter, Crash, DeletionRequest, Event, Gauge, Log, Metrics, Set, Timing
 from ._sink import Sink
@@ -40,6 +47,7 @@ from ._stats import StatsSnapshot
 
 __all__ = [
     "ROUTES",
+    "ASGIMiddleware",
     "ConfigurationError",
     "Counter",
     "Crash",
@@ -47,6 +55,7 @@ __all__ = [
     "DefinitionsError",
     "DeletionRequest",
     "DisabledMetricError",
+    "DjangoMiddleware",
     "Event",
     "ExpiredMetricError",
     "FxaMetricsError",
@@ -72,16 +81,19 @@ __all__ = [
     "UndeclaredPingError",
     "UndefinedMetricError",
     "ValueTooLongError",
+    "WSGIMiddleware",
     "__version__",
     "bind",
     "check_definitions",
     "configure",
     "current_context",
     "flush",
+    "instrument",
     "is_configured",
     "load_definitions",
     "record",
     "reset",
+    "route_template",
     "stats",
     "uid_sha256",
 ]
