@@ -22,6 +22,7 @@ from ._errors import (
     FxaMetricsError,
     InvalidExtraError,
     InvalidValueError,
+    Problem,
     RecordError,
     UndefinedMetricError,
 )
@@ -40,14 +41,75 @@ def _key_value(text: str) -> tuple[str, str]:
 # ------------------------------------------------------------------ check
 
 
+def _lint(paths: Sequence[str]) -> list[Problem]:
+    """glean_parser's own linter (glinter): its ERROR nits are problems too."""
+    import io
+    from pathlib import Path
+
+    from glean_parser import lint, parser
+
+    result = parser.parse_objects([Path(p) for p in paths], {})
+    if list(result):
+        return []  # load errors are reported by check() already
+    nits = lint.lint_metrics(result.value, {}, file=io.StringIO())
+    out = []
+    for nit in nits:
+        if nit.check_type == lint.CheckType.error:
+            obj = result.value.get(nit.name.split(".")[0], {}).get(nit.name.split(".")[-1])
+            where = getattr(obj, "defined_in", None) or {}
+            out.append(
+                Problem(
+                    str(where.get("filepath", paths[0])),
+                    nit.name,
+                    f"glinter {nit.check_name}: {nit.msg}",
+                    where.get("line"),
+                )
+            )
+    return out
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     problems = check(args.metrics_yaml, args.pings_yaml or (), app_version=args.app_version)
+    problems += _lint([*args.metrics_yaml, *(args.pings_yaml or ())])
     for p in problems:
         print(str(p), file=sys.stderr)
     if problems:
         print(f"{len(problems)} problem(s)", file=sys.stderr)
         return EXIT_PROBLEMS
     print("ok: definitions are valid for the Glean server route")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ docs
+
+
+def _cmd_docs(args: argparse.Namespace) -> int:
+    """Render the metrics dictionary with glean_parser's own Markdown outputter."""
+    import contextlib
+    import tempfile
+    from pathlib import Path
+
+    from glean_parser import translate
+
+    from ._definitions import load
+
+    try:
+        load(args.metrics_yaml, args.pings_yaml or ())
+    except DefinitionsError as e:
+        for p in e.problems:
+            print(str(p), file=sys.stderr)
+        return EXIT_PROBLEMS
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
+        # glean_parser chats on stdout; stdout is for the document alone.
+        paths = [Path(p) for p in [*args.metrics_yaml, *(args.pings_yaml or ())]]
+        rc = translate.translate(paths, "markdown", Path(tmp), {"project_title": args.title}, {})
+        text = (Path(tmp) / "metrics.md").read_text() if rc == 0 else ""
+    if rc:
+        return EXIT_PROBLEMS
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 
@@ -198,6 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pings-yaml", nargs="+", default=[], metavar="PATH")
     p.add_argument("--app-version", help="enables expiry by major version")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("docs", help="render the metrics dictionary to Markdown")
+    p.add_argument("--metrics-yaml", nargs="+", required=True, metavar="PATH")
+    p.add_argument("--pings-yaml", nargs="+", default=[], metavar="PATH")
+    p.add_argument("--title", default="Metrics", help="the document's title")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(func=_cmd_docs)
 
     p = sub.add_parser("record", help="record exactly as a service would; print what is emitted")
     p.add_argument("event", nargs="?", metavar="EVENT", help="category.name of a Glean event")
