@@ -164,7 +164,11 @@ def _metric_value(md: MetricDef, value: Any, overflow: OverflowHook) -> Any:
     if kind == "datetime":
         if not isinstance(value, _dt.datetime) or value.tzinfo is None:
             raise InvalidValueError(ident, "value", "must be a timezone-aware datetime.datetime")
-        return value.isoformat()
+        # As glean_parser's Go server outputter writes it: UTC, milliseconds, "Z".
+        # (isoformat() would change shape with the value: no fraction when the
+        # microseconds are 0, the caller's offset otherwise.)
+        utc = value.astimezone(_UTC)
+        return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
     if kind == "string_list":
         if isinstance(value, str) or not isinstance(value, list | tuple):
             raise InvalidValueError(
