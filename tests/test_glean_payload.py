@@ -397,3 +397,29 @@ def test_string_list_limits_truncate_and_count(typed_defs: tuple[Path, Path]) ->
     scopes = payload_of(line)["metrics"]["string_list"]["typed.scopes"]
     assert scopes == ["s"] * 100
     assert fm.stats().errors == {"invalid_overflow": 2}
+
+
+def test_lone_surrogates_are_rejected_in_values_and_replaced_in_context() -> None:
+    out = configure()
+    with pytest.raises(fm.InvalidExtraError) as info:
+        fm.record("login.complete", extra={"reason": "bad\udcff"})
+    assert (info.value.metric, info.value.field) == ("login.complete", "reason")
+    with pytest.raises(fm.InvalidValueError):
+        fm.record("login.complete", metrics={"session.flow_id": "\ud800"})
+    with pytest.raises(fm.InvalidValueError) as info2:
+        fm.record(fm.DeletionRequest(uid="\ud800"))
+    assert info2.value.field == "uid"
+    # A header decoded with surrogateescape is request data: kept, made valid.
+    with fm.bind(user_agent="Firefox\udcff", flow_id="f\ud800"):
+        fm.record("login.complete")
+    (line,) = read(out)
+    assert line["Fields"]["user_agent"] == "Firefox\ufffd"
+    assert payload_of(line)["metrics"]["string"]["session.flow_id"] == "f\ufffd"
+
+
+def test_bind_rejects_non_text_values_loudly() -> None:
+    with pytest.raises(fm.ConfigurationError, match="uid must be a str"), fm.bind(uid=123):
+        pass
+    configure()
+    with pytest.raises(fm.InvalidValueError):
+        fm.record(fm.DeletionRequest(uid=123))  # type: ignore[arg-type]
