@@ -15,6 +15,7 @@ import contextvars
 import functools
 import hashlib
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -96,6 +97,10 @@ COMMON_METRICS: dict[str, str] = {
     "utm.term": "utm_term",
 }
 
+# Context fields that are not text (everything else is a str or None).
+_NON_TEXT_FIELDS = frozenset({"metrics_opt_out", "skip_client_ip"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 _EMPTY_CONTEXT = RequestContext()
 _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
     "fxa_metrics_request", default=_EMPTY_CONTEXT
@@ -117,6 +122,22 @@ def _layer(base: RequestContext, fields: dict[str, Any], new_request: bool) -> R
             f"unknown request context field(s): {', '.join(sorted(unknown))}; "
             f"known: {', '.join(sorted(CONTEXT_FIELDS))}"
         )
+    for name, value in fields.items():
+        if value is None or name in _NON_TEXT_FIELDS:
+            continue
+        if not isinstance(value, str):
+            from ._errors import ConfigurationError
+
+            # A programming error, like a misspelt key: every Glean string
+            # metric and the envelope's user_agent/ip_address must be str.
+            raise ConfigurationError(
+                f"request context field {name} must be a str or None, got {type(value).__name__}"
+            )
+        if not value.isascii():
+            # Header values decoded with surrogateescape can carry lone
+            # surrogates, which no UTF-8 JSON line can hold. This is request
+            # data, not a bug: replace them (U+FFFD) rather than fail the request.
+            fields[name] = _SURROGATE.sub("\ufffd", value)
     if "uid" in fields:
         uid = fields["uid"]
         fields["uid_sha256"] = uid_sha256(uid) if uid else None

@@ -116,8 +116,16 @@ def _problem_from_glean_error(err: str, raw: Mapping[str, Any]) -> Problem:
             if base < 0:
                 base = indent
             depth = (indent - base) // 2
-            if depth == len(path) and depth < 2 and stripped.endswith(":"):
-                path.append(stripped[:-1].strip("'\""))
+            if depth == len(path) and depth < 2:
+                if stripped.endswith(":"):
+                    path.append(stripped[:-1].strip("'\""))
+                elif depth == 0 and ": " in stripped:
+                    # A bad metric *name* is shown inline: ``category: BadName``.
+                    category, _, name = stripped.partition(": ")
+                    path.extend(part.strip("'\"") for part in (category, name))
+        elif stripped.startswith("Documentation for this node"):
+            # What follows is the schema's documentation of the node, not the error.
+            break
         elif stripped:
             body.append(stripped)
     metric = ".".join(path[:2]) if path else "-"
@@ -126,7 +134,10 @@ def _problem_from_glean_error(err: str, raw: Mapping[str, Any]) -> Problem:
         node = node.get(path[1]) if isinstance(node, dict) else None
         defined = getattr(node, "defined_in", None)
         if defined:
-            line = defined["line"] + 1
+            # The line of the metric's name, as MetricDef.line reports it: the
+            # loader records the 0-based start of the metric's mapping, which
+            # is the line after its name.
+            line = defined["line"]
     message = " ".join(body) or err.strip()
     return Problem(file, metric, message, line)
 
@@ -136,6 +147,42 @@ def _expire_by_version(app_version: str | None) -> int | None:
         return None
     head = app_version.split(".", 1)[0]
     return int(head) if head.isdigit() else None
+
+
+def _expiry(expires: Any, major: int | None) -> tuple[bool, str | None, bool]:
+    """(expired, problem, fatal) for one ``expires`` value, decided per metric.
+
+    glean_parser decides by version for *every* metric once it is given a major
+    version, and by date otherwise, raising a bare ValueError on the other
+    kind. We are handed ``app_version`` by every service, so that would turn
+    each date-expiring metric into a crash at configure(). Instead the value
+    says which it is: an int is a major version, a string a yyyy-mm-dd date.
+    A version with no numeric ``app_version`` to compare against is kept, and
+    reported as a finding; a value that is neither is a load error.
+    """
+    from glean_parser import util
+
+    if expires == "never":
+        return False, None, False
+    if expires == "expired":
+        return True, None, False
+    if isinstance(expires, int) and not isinstance(expires, bool):
+        if expires <= 0:
+            return False, f"expires: {expires} is not a positive major version", True
+        if major is None:
+            return (
+                False,
+                f"expires by version ({expires}) but app_version gives no major version "
+                "to compare with; it is sent until one is configured",
+                False,
+            )
+        return expires <= major, None, False
+    try:
+        date = util.parse_expiration_date(expires)
+    except ValueError as e:
+        return False, str(e), True
+    # Glean's own rule: expired on the day itself.
+    return date <= util.now_epoch().date(), None, False
 
 
 def load(
@@ -159,12 +206,10 @@ def load(
     if not paths:
         # Explicitly no definitions (e.g. a statsd-only CLI call): only the built-in
         # pings exist, and every Glean record is "undefined".
-        return _compile({}, gmetrics)
+        return _compile({}, gmetrics, None)
 
+    # Expiry is ours to decide (see _expiry), so glean_parser gets no version.
     config: dict[str, Any] = {"do_not_disable_expired": True}
-    major = _expire_by_version(app_version)
-    if major is not None:
-        config["expire_by_version"] = major
     with warnings.catch_warnings():
         # glean_parser still uses jsonschema's deprecated RefResolver; that is its
         # concern, and must not fail a host that runs with -W error.
@@ -180,7 +225,7 @@ def load(
                 raw[str(p.resolve())] = {}
         raise DefinitionsError([_problem_from_glean_error(e, raw) for e in errors])
     tree = result.value
-    return _compile(tree, gmetrics)
+    return _compile(tree, gmetrics, _expire_by_version(app_version))
 
 
 def _as_list(value: Sequence[StrPath] | StrPath) -> list[StrPath]:
@@ -189,7 +234,7 @@ def _as_list(value: Sequence[StrPath] | StrPath) -> list[StrPath]:
     return list(value)
 
 
-def _compile(tree: Mapping[str, Any], gmetrics: Any) -> Definitions:
+def _compile(tree: Mapping[str, Any], gmetrics: Any, major: int | None) -> Definitions:
     problems: list[Problem] = []
     warnings: list[Problem] = []
     declared_pings: dict[str, bool] = {name: False for name in BUILTIN_PINGS}
@@ -237,7 +282,11 @@ def _compile(tree: Mapping[str, Any], gmetrics: Any) -> Definitions:
             if m.type == "event":
                 for key, meta in (getattr(m, "extra_keys", None) or {}).items():
                     extras[key] = str(meta.get("type", "string"))
-            expired = bool(m.is_expired())
+            expired, expiry_problem, fatal = _expiry(m.expires, major)
+            if expiry_problem is not None:
+                (problems if fatal else warnings).append(
+                    Problem(file, identifier, expiry_problem, line)
+                )
             md = MetricDef(
                 identifier=identifier,
                 category=category,

@@ -85,6 +85,25 @@ def _truncate(value: str, limit: int) -> str | None:
     return raw[:limit].decode("utf-8", "ignore")
 
 
+def _is_text(value: str) -> bool:
+    """Whether ``value`` can be written as UTF-8 JSON (no lone surrogates).
+
+    A lone surrogate (e.g. from ``surrogateescape``-decoded input) makes the
+    encoder fail at write time, after every check has passed; catch it here,
+    named. ASCII, the common case, is one fast C call.
+    """
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_NOT_TEXT = "is not valid Unicode text (it contains a lone surrogate)"
+
+
 def _check_live(md: MetricDef) -> None:
     if md.disabled:
         raise DisabledMetricError(
@@ -119,6 +138,8 @@ def _extra_value(md: MetricDef, key: str, kind: str, value: Any, overflow: Overf
             raise InvalidExtraError(
                 md.identifier, key, f"must be a str (extra type string), got {type(value).__name__}"
             )
+        if not _is_text(value):
+            raise InvalidExtraError(md.identifier, key, _NOT_TEXT)
         cut = _truncate(value, MAX_EXTRA_BYTES)
         if cut is not None:
             overflow(md.identifier, key, MAX_EXTRA_BYTES)
@@ -146,6 +167,8 @@ def _metric_value(md: MetricDef, value: Any, overflow: OverflowHook) -> Any:
     if kind == "string":
         if not isinstance(value, str):
             raise InvalidValueError(ident, "value", f"must be a str, got {type(value).__name__}")
+        if not _is_text(value):
+            raise InvalidValueError(ident, "value", _NOT_TEXT)
         cut = _truncate(value, MAX_STRING_BYTES)
         if cut is not None:
             overflow(ident, "value", MAX_STRING_BYTES)
@@ -164,7 +187,11 @@ def _metric_value(md: MetricDef, value: Any, overflow: OverflowHook) -> Any:
     if kind == "datetime":
         if not isinstance(value, _dt.datetime) or value.tzinfo is None:
             raise InvalidValueError(ident, "value", "must be a timezone-aware datetime.datetime")
-        return value.isoformat()
+        # As glean_parser's Go server outputter writes it: UTC, milliseconds, "Z".
+        # (isoformat() would change shape with the value: no fraction when the
+        # microseconds are 0, the caller's offset otherwise.)
+        utc = value.astimezone(_UTC)
+        return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
     if kind == "string_list":
         if isinstance(value, str) or not isinstance(value, list | tuple):
             raise InvalidValueError(
@@ -176,6 +203,8 @@ def _metric_value(md: MetricDef, value: Any, overflow: OverflowHook) -> Any:
                 raise InvalidValueError(
                     ident, "value", f"items must be str, got {type(item).__name__}"
                 )
+            if not _is_text(item):
+                raise InvalidValueError(ident, "value", _NOT_TEXT)
             cut = _truncate(item, MAX_STRING_LIST_ITEM_BYTES)
             if cut is not None:
                 overflow(ident, "value", MAX_STRING_LIST_ITEM_BYTES)
@@ -329,6 +358,10 @@ def prepare_deletion(
     uid = rec.uid if rec.uid is not None else ctx.uid
     if not uid:
         raise InvalidValueError(DELETION_PING, "uid", "a deletion request needs a uid")
+    if not isinstance(uid, str):
+        raise InvalidValueError(DELETION_PING, "uid", f"must be a str, got {type(uid).__name__}")
+    if not _is_text(uid):
+        raise InvalidValueError(DELETION_PING, "uid", _NOT_TEXT)
     pd = defs.pings[DELETION_PING]
     # Only the uid metrics: nothing else about the user goes into this ping.
     values = {"account.user_id": uid, "account.user_id_sha256": uid_sha256(uid)}

@@ -60,19 +60,23 @@ def _json_like(value: Any) -> Any:
         return {_key(k): _json_like(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_like(v) for v in value]
+    # Subclasses: json writes the built-in value and ignores overridden
+    # __str__/__int__/__float__ (a ``class Mode(str, Enum)`` member is written
+    # as its value, although str() gives "Mode.FAST"), so take the base
+    # type's own conversion. bool is handled above.
     if isinstance(value, str):
-        return str(value)
-    if isinstance(value, int):  # bool handled above; IntEnum etc. encode as the int
-        return int(value)
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__int__(value)
     if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
+        return float.__float__(value) if math.isfinite(value) else None
     return repr(value)
 
 
 def _key(k: Any) -> str:
     # json.dumps' key coercion: str as is, True/False/None as JSON words, numbers as text.
     if isinstance(k, str):
-        return str(k)
+        return str.__str__(k)  # the str data, as json writes a str-subclass key
     if k is True:
         return "true"
     if k is False:
