@@ -168,8 +168,8 @@ def record(what: Any, /, extra: Mapping[str, Any] | None = None, **kwargs: Any) 
         rt.stats.drop(e.reason, e.metric, str(e))
         if rt.strict:
             raise
-    except TypeError as e:
-        # Bad argument shapes (e.g. Event(name=42) keywords): a precise error, never a crash.
+    except (TypeError, ValueError) as e:
+        # Bad argument shapes (Event(name=42), metrics="0"): a precise error, never a crash.
         err = InvalidRecordError(_metric_of(what), None, str(e))
         rt.stats.drop(err.reason, err.metric, str(e))
         if rt.strict:

@@ -41,17 +41,26 @@ def _key_value(text: str) -> tuple[str, str]:
 # ------------------------------------------------------------------ check
 
 
-def _lint(paths: Sequence[str]) -> list[Problem]:
+def _lint(paths: Sequence[str], app_version: str | None) -> list[Problem]:
     """glean_parser's own linter (glinter): its ERROR nits are problems too."""
     import io
     from pathlib import Path
 
     from glean_parser import lint, parser
 
-    result = parser.parse_objects([Path(p) for p in paths], {})
-    if list(result):
-        return []  # load errors are reported by check() already
-    nits = lint.lint_metrics(result.value, {}, file=io.StringIO())
+    config: dict[str, Any] = {}
+    major = (app_version or "").split(".", 1)[0]
+    if major.isdigit():
+        config["expire_by_version"] = int(major)
+    try:
+        result = parser.parse_objects([Path(p) for p in paths], config)
+        if list(result):
+            return []  # load errors are reported by check() already
+        nits = lint.lint_metrics(result.value, config, file=io.StringIO())
+    except (ValueError, OSError):
+        # check() already reported these precisely: a missing file, or
+        # version-number `expires` that glean_parser cannot lint without a major version.
+        return []
     out = []
     for nit in nits:
         if nit.check_type == lint.CheckType.error:
@@ -70,7 +79,7 @@ def _lint(paths: Sequence[str]) -> list[Problem]:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     problems = check(args.metrics_yaml, args.pings_yaml or (), app_version=args.app_version)
-    problems += _lint([*args.metrics_yaml, *(args.pings_yaml or ())])
+    problems += _lint([*args.metrics_yaml, *(args.pings_yaml or ())], args.app_version)
     for p in problems:
         print(str(p), file=sys.stderr)
     if problems:
