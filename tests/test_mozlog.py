@@ -275,3 +275,46 @@ def test_reserved_field_names_are_dropped_and_counted_in_production() -> None:
     fm.record(fm.Log("request.summary", {"msg": "x"}))
     assert out.getvalue() == ""
     assert fm.stats().drops == {"invalid_record": 1}
+
+
+def test_fast_record_is_what_make_record_builds() -> None:
+    from fxa_metrics import _mozlog
+
+    fields = {"errno": 0, "path": "/v1/x", "t": 3}
+    logger = logging.getLogger("request.summary")
+    ours = _mozlog._fast_record("request.summary", logging.WARNING, "hello", fields)
+    theirs = logger.makeRecord(
+        "request.summary", logging.WARNING, "(fxa_metrics)", 0, "hello", (), None, extra=fields
+    )
+    a, b = dict(ours.__dict__), dict(theirs.__dict__)
+    assert a.keys() == b.keys()
+    varying = {"created", "msecs", "relativeCreated"}
+    assert {k: v for k, v in a.items() if k not in varying} == {
+        k: v for k, v in b.items() if k not in varying
+    }
+    assert abs(a["created"] - b["created"]) < 1.0
+    assert ours.getMessage() == "hello"
+
+
+def test_a_host_log_record_factory_is_honoured() -> None:
+    # Hosts inject request ids with a custom factory; our fast path must not skip it.
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        rec = previous(*args, **kwargs)
+        rec.host_rid = "rid-42"  # type: ignore[attr-defined]
+        return rec
+
+    out = io.StringIO()
+    fm.configure(
+        service="svc", app_id="accounts_backend", app_version="1", channel="test",
+        metrics_yaml=(), mozlog_handler="always", mozlog_stream=out,
+    )  # fmt: skip
+    logging.setLogRecordFactory(factory)
+    try:
+        fm.record(fm.Log("factory.check", {"n": 1}))
+    finally:
+        logging.setLogRecordFactory(previous)
+        fm.reset()
+    line = json.loads(out.getvalue())
+    assert line["Fields"] == {"n": 1, "host_rid": "rid-42"}
