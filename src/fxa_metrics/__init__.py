@@ -10,6 +10,8 @@ False
 """
 
 from .__about__ import __version__
+from ._config import ConsentLookup
+from ._consent import invalidate_consent, resolve_consent, resolve_consent_sync, set_opt_out
 from ._context import RequestContext, bind, uid_sha256
 from ._context import current as current_context
 from ._definitions import Definitions, MetricDef, PingDef
@@ -41,6 +43,7 @@ from ._stats import StatsSnapshot
 __all__ = [
     "ROUTES",
     "ConfigurationError",
+    "ConsentLookup",
     "Counter",
     "Crash",
     "Definitions",
@@ -78,10 +81,14 @@ __all__ = [
     "configure",
     "current_context",
     "flush",
+    "invalidate_consent",
     "is_configured",
     "load_definitions",
     "record",
     "reset",
+    "resolve_consent",
+    "resolve_consent_sync",
+    "set_opt_out",
     "stats",
     "uid_sha256",
 ]
