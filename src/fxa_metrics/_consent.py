@@ -90,13 +90,15 @@ ANALYTICS_LOG_FIELDS: frozenset[str] = frozenset(
 # Fields every MozLog line gets, so staging and production lines are told apart.
 ENV_LOG_FIELDS = ("app_id", "app_channel")
 
-_CACHE = "fxa_metrics.consent"  # state[...] -> dict[Key, Answer]
+_CACHE = "fxa_metrics.consent"  # state[...] -> dict[Key, Answer]: what resolution found
+_OVERRIDE = "fxa_metrics.consent_set"  # state[...] -> dict[User, bool]: set_opt_out()
 _LOCK = "fxa_metrics.consent_lock"  # state[...] -> threading.Lock (sync resolution)
 _INFLIGHT = "fxa_metrics.consent_inflight"  # state[...] -> dict[Key, asyncio.Task]
 
 # The consent inputs of a context: a cached answer holds only while they do, so
 # rebinding metrics_opt_out (or another user) mid-request takes effect at once.
 Key: TypeAlias = tuple[bool | None, str | None, str | None]
+User: TypeAlias = tuple[str | None, str | None]  # (uid, email)
 
 
 @attrs.frozen(slots=True)
@@ -112,6 +114,15 @@ class Answer:
 
 def _key(ctx: RequestContext) -> Key:
     return (ctx.metrics_opt_out, ctx.uid, ctx.email)
+
+
+def _override(ctx: RequestContext) -> Answer | None:
+    """What this request itself said with set_opt_out(): newer than any token or lookup."""
+    overrides: dict[User, bool] | None = ctx.state.get(_OVERRIDE)
+    if not overrides:
+        return None
+    value = overrides.get((ctx.uid, ctx.email))
+    return None if value is None else Answer(value, EXPLICIT)
 
 
 _Lookup: TypeAlias = tuple[str, ConsentLookup, str]  # (source, lookup, argument)
@@ -243,7 +254,7 @@ def resolve(ctx: RequestContext, rt: Any) -> Answer:
     cache = _cache(ctx)
     key = _key(ctx)
     if cache is not None:
-        hit = cache.get(key)
+        hit = _override(ctx) or cache.get(key)
         if hit is not None:
             return hit
     plan = _plan(ctx, rt.settings)
@@ -297,6 +308,9 @@ async def resolve_async(ctx: RequestContext, rt: Any) -> Answer:
     cache = _cache(ctx)
     key = _key(ctx)
     if cache is not None:
+        hit = _override(ctx)
+        if hit is not None:
+            return hit
         hit = cache.get(key)
         if hit is not None and hit.final:
             return hit
@@ -318,11 +332,12 @@ async def resolve_async(ctx: RequestContext, rt: Any) -> Answer:
 def peek(ctx: RequestContext, settings: Settings | None) -> bool | None:
     """Opted out? True/False if known without a lookup, None if only a lookup could tell."""
     if in_request(ctx):
+        hit = _override(ctx)
         cache: dict[Key, Answer] | None = ctx.state.get(_CACHE)
-        if cache:
+        if hit is None and cache:
             hit = cache.get(_key(ctx))
-            if hit is not None:
-                return hit.opted_out
+        if hit is not None:
+            return hit.opted_out
     plan = _plan(ctx, settings)
     return plan.opted_out if isinstance(plan, Answer) else None
 
@@ -345,13 +360,15 @@ def user_context_allowed(ctx: RequestContext, rt: Any = None) -> bool:
 def set_opt_out_for(ctx: RequestContext, opted_out: bool) -> None:
     if not in_request(ctx):
         return  # nothing is cached outside a request, so there is nothing to change
-    # A new dict, not an update: a lookup still in flight writes into the old one.
-    ctx.state[_CACHE] = {_key(ctx): Answer(opted_out, EXPLICIT)}
-    ctx.state[_INFLIGHT] = {}
+    # Per user, not per Key: it outranks the token (read at request start, now
+    # stale) and survives invalidate_consent(), for the rest of the request.
+    overrides: dict[User, bool] = ctx.state.setdefault(_OVERRIDE, {})
+    overrides[(ctx.uid, ctx.email)] = opted_out
 
 
 def invalidate_for(ctx: RequestContext) -> None:
     if in_request(ctx):
+        # New dicts, not cleared ones: a lookup still in flight writes into the old one.
         ctx.state[_CACHE] = {}
         ctx.state[_INFLIGHT] = {}
 
@@ -477,8 +494,10 @@ def set_opt_out(opted_out: bool) -> None:
 
     Takes effect from the next record on, without a lookup: call it where the
     request changes the account's ``metricsOptOutAt`` (the settings toggle).
-    Later requests resolve afresh and see the change through the lookup.
-    Outside a bound request it does nothing.
+    For the rest of the request it outranks the token credentials (read when
+    the request began, so now stale) and any looked-up answer, for this user
+    (uid and email as bound now). Later requests resolve afresh and see the
+    change through the token or the lookup. Outside a bound request it does nothing.
     """
     set_opt_out_for(current(), bool(opted_out))
 
@@ -487,6 +506,8 @@ def invalidate_consent() -> None:
     """Forget the current request's cached consent: the next product record resolves again.
 
     For when consent may have changed elsewhere mid-request and the new value
-    is not known here. The re-resolution makes one more lookup.
+    is not known here. The re-resolution makes one more lookup. It follows the
+    usual order, so the token credentials bound in the context still answer
+    first; what this request said with :func:`set_opt_out` is kept.
     """
     invalidate_for(current())
