@@ -294,6 +294,25 @@ def test_a_sync_lookup_returning_a_coroutine_is_closed_not_leaked(accounts: Acco
         assert fm.stats().errors == {"consent_unresolved": 1}
 
 
+@pytest.mark.parametrize("timeout", [None, 0.5])
+def test_a_lookup_that_records_neither_deadlocks_nor_recurses(
+    accounts: Accounts, timeout: float | None
+) -> None:
+    def chatty(uid: str) -> bool | None:
+        login()  # the host's lookup instruments itself: withheld, no re-entry
+        return accounts.by_uid(uid)
+
+    with (
+        consent_capture(consent_lookup_uid=chatty, consent_timeout=timeout) as cap,
+        fm.bind(uid=ALICE),
+    ):
+        login()
+        assert product_users(cap) == [ALICE]
+        assert fm.stats().drops == {"consent": 1}
+        assert fm.stats().errors == {}
+    assert accounts.calls == Counter({ALICE: 1})
+
+
 # ------------------------------------------------------------------ async resolution
 
 

@@ -92,6 +92,12 @@ ENV_LOG_FIELDS = ("app_id", "app_channel")
 
 _CACHE = "fxa_metrics.consent"  # state[...] -> dict[Key, Answer]: what resolution found
 _OVERRIDE = "fxa_metrics.consent_set"  # state[...] -> dict[User, bool]: set_opt_out()
+# Set while a lookup runs: a record the lookup itself makes must not resolve
+# (it would wait on its own request's lock, or recurse into the lookup).
+_in_lookup: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "fxa_metrics_in_consent_lookup", default=False
+)
+
 _LOCK = "fxa_metrics.consent_lock"  # state[...] -> threading.Lock (sync resolution)
 _INFLIGHT = "fxa_metrics.consent_inflight"  # state[...] -> dict[Key, asyncio.Task]
 
@@ -224,6 +230,7 @@ def _lookup_sync(plan: _Lookup, rt: Any) -> Answer:
     if _is_async(fn):
         return _fail(rt, source, UNRESOLVED, "async lookup on a sync path", final=False)
     timeout: float | None = rt.settings.consent_timeout
+    token = _in_lookup.set(True)
     try:
         if timeout is None:
             result: Any = fn(arg)
@@ -240,6 +247,8 @@ def _lookup_sync(plan: _Lookup, rt: Any) -> Answer:
         return _fail(rt, source, LOOKUP_TIMEOUT, f"no answer within {timeout}s")
     except Exception as e:  # the host's lookup: contained, never raised into the host
         return _fail(rt, source, LOOKUP_ERROR, type(e).__name__)
+    finally:
+        _in_lookup.reset(token)
     if inspect.isawaitable(result):
         _discard(result)
         return _fail(rt, source, UNRESOLVED, "lookup returned an awaitable", final=False)
@@ -262,6 +271,8 @@ def resolve(ctx: RequestContext, rt: Any) -> Answer:
         return plan  # no lookup needed: as cheap to recompute as to cache
     if cache is None:  # pragma: no cover - the empty context never needs a lookup
         return _lookup_sync(plan, rt)
+    if _in_lookup.get():
+        return Answer(True, plan[0], final=False)  # made by the lookup itself: withheld
     lock: threading.Lock | None = ctx.state.get(_LOCK)
     if lock is None:
         lock = ctx.state.setdefault(_LOCK, threading.Lock())
@@ -276,6 +287,7 @@ def resolve(ctx: RequestContext, rt: Any) -> Answer:
 async def _lookup_async(plan: _Lookup, rt: Any, cache: dict[Key, Answer], key: Key) -> Answer:
     source, fn, arg = plan
     timeout: float | None = rt.settings.consent_timeout
+    _in_lookup.set(True)  # this task's own context: nothing to reset
     try:
         async with asyncio.timeout(timeout):
             if _is_async(fn):
