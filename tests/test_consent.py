@@ -354,6 +354,28 @@ def test_tasks_of_one_request_share_one_lookup(accounts: Accounts) -> None:
     assert accounts.calls == Counter({BOB: 1})
 
 
+def test_a_lookup_cancelled_with_its_event_loop_is_made_again_later(accounts: Accounts) -> None:
+    slow_first = [True]
+
+    async def lookup(uid: str) -> bool | None:
+        if slow_first.pop() if slow_first else False:
+            await asyncio.sleep(5)
+        return accounts.by_uid(uid)
+
+    async def abandon() -> None:
+        # The request's loop ends while the lookup is in flight (asyncio.run cancels it).
+        task = asyncio.ensure_future(fm.resolve_consent())
+        await asyncio.sleep(0.01)
+        task.cancel()
+
+    with consent_capture(consent_lookup_uid=lookup) as cap, fm.bind(uid=ALICE):
+        asyncio.run(abandon())
+        assert asyncio.run(fm.resolve_consent()) is True  # a new lookup, in the new loop
+        login()
+        assert product_users(cap) == [ALICE]
+    assert accounts.calls == Counter({ALICE: 1})
+
+
 def test_an_async_lookup_times_out_fail_closed() -> None:
     async def hangs(uid: str) -> bool:
         await asyncio.sleep(5)
