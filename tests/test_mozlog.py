@@ -227,7 +227,11 @@ def test_log_record_goes_out_as_one_mozlog_line() -> None:
     assert line["Type"] == "request.summary"
     assert line["Logger"] == "fxa-auth-api"
     assert line["Severity"] == 6
-    assert line["Fields"] == {"errno": 0, "t": 12, "path": "/v1/account"}
+    # The environment rides on every line: staging and production never blur.
+    assert line["Fields"] == {
+        "errno": 0, "t": 12, "path": "/v1/account",
+        "app_id": "accounts_backend", "app_channel": "test",
+    }  # fmt: skip
 
 
 def test_caplog_sees_mozlog_records(caplog: pytest.LogCaptureFixture) -> None:
@@ -317,4 +321,6 @@ def test_a_host_log_record_factory_is_honoured() -> None:
         logging.setLogRecordFactory(previous)
         fm.reset()
     line = json.loads(out.getvalue())
-    assert line["Fields"] == {"n": 1, "host_rid": "rid-42"}
+    assert line["Fields"] == {
+        "n": 1, "app_id": "accounts_backend", "app_channel": "test", "host_rid": "rid-42"
+    }  # fmt: skip

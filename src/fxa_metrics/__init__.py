@@ -10,6 +10,8 @@ False
 """
 
 from .__about__ import __version__
+from ._config import ConsentLookup
+from ._consent import invalidate_consent, resolve_consent, resolve_consent_sync, set_opt_out
 from ._context import RequestContext, bind, uid_sha256
 from ._context import current as current_context
 from ._definitions import Definitions, MetricDef, PingDef
@@ -49,6 +51,7 @@ __all__ = [
     "ROUTES",
     "ASGIMiddleware",
     "ConfigurationError",
+    "ConsentLookup",
     "Counter",
     "Crash",
     "Definitions",
@@ -89,11 +92,15 @@ __all__ = [
     "current_context",
     "flush",
     "instrument",
+    "invalidate_consent",
     "is_configured",
     "load_definitions",
     "record",
     "reset",
+    "resolve_consent",
+    "resolve_consent_sync",
     "route_template",
+    "set_opt_out",
     "stats",
     "uid_sha256",
 ]

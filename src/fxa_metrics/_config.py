@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from os import PathLike
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeAlias
 
 import attrs
 
@@ -45,6 +45,28 @@ def _sample_rate(_inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
         raise ValueError(f"{attr.name} must be within 0.0..1.0, got {value!r}")
 
 
+# A host's account lookup for consent: uid or email -> True (the account has
+# metricsOptOutAt set), False (it has not), None (no such account). Sync or async.
+ConsentLookup: TypeAlias = Callable[[str], bool | Awaitable[bool | None] | None]
+
+
+def _lookup(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not callable(value):
+        raise ValueError(
+            f"{attr.name} must be a callable (uid/email -> bool | None, sync or async) "
+            f"or None, got {type(value).__name__}"
+        )
+
+
+def _timeout(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    # An upper bound too: a "timeout" of minutes would stall requests as surely as none.
+    if not ok or not 0.0 < value <= 30.0:
+        raise ValueError(f"{attr.name} must be None or seconds within (0, 30], got {value!r}")
+
+
 def _env_bool(name: str) -> bool | None:
     raw = os.environ.get(name)
     if raw is None:
@@ -75,6 +97,15 @@ class Settings:
     )
     # The service-level data collection switch (consent: service_enabled).
     enabled: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+
+    # --- consent (DESIGN 5, docs/consent.md): the host's account lookups, used only
+    # when the token credentials (RequestContext.metrics_opt_out) do not answer.
+    consent_lookup_uid: ConsentLookup | None = attrs.field(default=None, validator=_lookup)
+    consent_lookup_email: ConsentLookup | None = attrs.field(default=None, validator=_lookup)
+    # Bound on one lookup, in seconds; a lookup that takes longer counts as opted out.
+    # None calls sync lookups inline on the request's thread, unbounded (for lookups
+    # that must run there, e.g. a thread-bound ORM connection).
+    consent_timeout: float | None = attrs.field(default=0.5, validator=_timeout)
 
     # --- Glean server route
     glean_stream: IO[str] | None = None  # default: sys.stdout at write time

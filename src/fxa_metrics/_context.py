@@ -112,6 +112,11 @@ def current() -> RequestContext:
     return _current.get()
 
 
+def in_request(ctx: RequestContext) -> bool:
+    """Whether ``ctx`` belongs to a bound request (its ``state`` is that request's own)."""
+    return ctx is not _EMPTY_CONTEXT
+
+
 def _layer(base: RequestContext, fields: dict[str, Any], new_request: bool) -> RequestContext:
     unknown = set(fields) - CONTEXT_FIELDS
     if unknown:
@@ -143,7 +148,10 @@ def _layer(base: RequestContext, fields: dict[str, Any], new_request: bool) -> R
         fields["uid_sha256"] = uid_sha256(uid) if uid else None
     # A new request (the outermost bind) starts with fresh per-request state,
     # so a consent answer cached for one request is never reused by the next.
-    state: dict[str, Any] = {} if new_request else base.state
+    # The empty context's state is process-wide: a top-level bind(new_request=False)
+    # must not share it, or a cached answer would leak into every later request.
+    fresh = new_request or base is _EMPTY_CONTEXT
+    state: dict[str, Any] = {} if fresh else base.state
     return attrs.evolve(base, state=state, **fields)
 
 

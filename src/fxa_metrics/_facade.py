@@ -59,19 +59,30 @@ def _glean_prepare(fn: Callable[..., Any]) -> Prepare:
 _RESERVED_LOG_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
+# Environment fields every MozLog line carries (staging vs production is explicit).
+ENV_LOG_FIELDS = ("app_id", "app_channel")
+
+
 def _prepare_log(rt: Runtime, rec: Log, ctx: RequestContext) -> Log:
     if not isinstance(rec.type, str) or not rec.type or rec.type != rec.type.strip():
         raise InvalidRecordError(str(rec.type), "type", "a MozLog Type must be a non-empty string")
-    for key in rec.fields:
+    fields = rec.fields
+    for key in fields:
         if not isinstance(key, str):
             raise InvalidRecordError(rec.type, repr(key), "MozLog field names must be str")
         if key in _RESERVED_LOG_FIELDS:
             raise InvalidRecordError(
                 rec.type, key, "shadows a stdlib LogRecord attribute; rename the field"
             )
+        if key in ENV_LOG_FIELDS:
+            raise InvalidRecordError(
+                rec.type, key, "is set by fxa_metrics (the environment); rename the field"
+            )
     if not isinstance(rec.level, int):
         raise InvalidRecordError(rec.type, "level", "must be a stdlib logging level (int)")
-    return rec
+    settings = rt.settings
+    out = {**fields, "app_id": settings.app_id, "app_channel": settings.channel}
+    return Log(rec.type, out, rec.level, rec.message)
 
 
 # The routing table: record kind -> (sink route, definitions check).
