@@ -74,6 +74,20 @@ def _norm(key: str) -> str:
     return key.lower().replace("_", "").replace(".", "").replace("-", "")
 
 
+# Field names come from code, so they are few: remember each one's verdict
+# instead of normalising it on every log line (bounded, in case they are not).
+_ANALYTICS_VERDICT: dict[str, bool] = {}
+
+
+def _is_analytics(key: str) -> bool:
+    verdict = _ANALYTICS_VERDICT.get(key)
+    if verdict is None:
+        verdict = _norm(key) in ANALYTICS_LOG_FIELDS
+        if len(_ANALYTICS_VERDICT) < 4096:
+            _ANALYTICS_VERDICT[key] = verdict
+    return verdict
+
+
 # MozLog fields a consenting user's logs may carry but an opted-out user's must
 # not: the FxA metrics context, i.e. what fills the Glean common metrics (except
 # the uid, which operational logs keep, as FxA's request.summary does). Matched
@@ -424,9 +438,9 @@ def _gate_log(rec: Log, ctx: RequestContext, rt: Any) -> Log:
     if peek(ctx, rt.settings) is False:
         return rec
     fields = rec.fields
-    if not any(_norm(k) in ANALYTICS_LOG_FIELDS for k in fields):
+    if not any(map(_is_analytics, fields)):
         return rec
-    out = {k: v for k, v in fields.items() if _norm(k) not in ANALYTICS_LOG_FIELDS}
+    out = {k: v for k, v in fields.items() if not _is_analytics(k)}
     # The constructor, not attrs.evolve: a third of the cost on every log line.
     return Log(rec.type, out, rec.level, rec.message)
 

@@ -70,6 +70,10 @@ class PingDef:
     # (identifier, context attribute) of the common metrics in this ping.
     common: tuple[tuple[str, str], ...]
     custom: bool
+    # The payload's shape, precompiled for the hot path: per type (in
+    # metrics_by_type order), each metric with the context attribute that
+    # fills it, or None when only an explicit value can.
+    layout: tuple[tuple[str, tuple[tuple[str, str | None], ...]], ...] = ()
 
 
 @attrs.frozen(slots=True)
@@ -323,8 +327,13 @@ def _compile(tree: Mapping[str, Any], gmetrics: Any, major: int | None) -> Defin
             for ident in non_event.get("string", ())
             if ident in COMMON_METRICS
         )
+        common_attr = dict(common)
+        layout = tuple(
+            (kind, tuple((ident, common_attr.get(ident)) for ident in ids))
+            for kind, ids in non_event.items()
+        )
         ping_defs[name] = PingDef(
-            name=name, metrics_by_type=non_event, common=common, custom=custom
+            name=name, metrics_by_type=non_event, common=common, custom=custom, layout=layout
         )
     return Definitions(metrics=metrics, pings=ping_defs, warnings=tuple(warnings))
 

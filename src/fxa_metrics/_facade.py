@@ -59,30 +59,32 @@ def _glean_prepare(fn: Callable[..., Any]) -> Prepare:
 _RESERVED_LOG_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
-# Environment fields every MozLog line carries (staging vs production is explicit).
+# Environment fields every MozLog line carries (staging vs production is
+# explicit); the MozLog sink adds them, so a caller's field may not shadow them.
 ENV_LOG_FIELDS = ("app_id", "app_channel")
+_FORBIDDEN_LOG_FIELDS = _RESERVED_LOG_FIELDS | frozenset(ENV_LOG_FIELDS)
 
 
 def _prepare_log(rt: Runtime, rec: Log, ctx: RequestContext) -> Log:
     if not isinstance(rec.type, str) or not rec.type or rec.type != rec.type.strip():
         raise InvalidRecordError(str(rec.type), "type", "a MozLog Type must be a non-empty string")
-    fields = rec.fields
-    for key in fields:
-        if not isinstance(key, str):
-            raise InvalidRecordError(rec.type, repr(key), "MozLog field names must be str")
-        if key in _RESERVED_LOG_FIELDS:
-            raise InvalidRecordError(
-                rec.type, key, "shadows a stdlib LogRecord attribute; rename the field"
-            )
-        if key in ENV_LOG_FIELDS:
-            raise InvalidRecordError(
-                rec.type, key, "is set by fxa_metrics (the environment); rename the field"
-            )
+    keys = rec.fields.keys()
+    # Set operations first: the common, clean case costs two C calls.
+    if not _FORBIDDEN_LOG_FIELDS.isdisjoint(keys) or any(type(k) is not str for k in keys):
+        for key in keys:
+            if not isinstance(key, str):
+                raise InvalidRecordError(rec.type, repr(key), "MozLog field names must be str")
+            if key in _RESERVED_LOG_FIELDS:
+                raise InvalidRecordError(
+                    rec.type, key, "shadows a stdlib LogRecord attribute; rename the field"
+                )
+            if key in ENV_LOG_FIELDS:
+                raise InvalidRecordError(
+                    rec.type, key, "is set by fxa_metrics (the environment); rename the field"
+                )
     if not isinstance(rec.level, int):
         raise InvalidRecordError(rec.type, "level", "must be a stdlib logging level (int)")
-    settings = rt.settings
-    out = {**fields, "app_id": settings.app_id, "app_channel": settings.channel}
-    return Log(rec.type, out, rec.level, rec.message)
+    return rec
 
 
 # The routing table: record kind -> (sink route, definitions check).
@@ -206,7 +208,8 @@ def _default_sinks(settings: Settings) -> dict[str, list[Sink]]:
         settings.mozlog_handler == "auto" and not logging.getLogger().handlers
     )
     handler = MozLogHandler(settings.service, settings.mozlog_stream) if attach else None
-    sinks[MOZLOG].append(MozLogSink(handler))
+    env = {"app_id": settings.app_id, "app_channel": settings.channel}
+    sinks[MOZLOG].append(MozLogSink(handler, env))
     sinks[STATSD].extend(_statsd.sinks_from_settings(settings))
     sinks[SENTRY].extend(_sentry.sinks_from_settings(settings))
     return sinks

@@ -219,9 +219,13 @@ class MozLogSink(Sink):
     logging keeps full control); ``"always"``/``"never"`` force it.
     """
 
-    def __init__(self, handler: logging.Handler | None) -> None:
+    def __init__(
+        self, handler: logging.Handler | None, static_fields: Mapping[str, Any] | None = None
+    ) -> None:
         self._handler = handler
         self._loggers: dict[str, logging.Logger] = {}
+        # Added to every line (the environment: app_id, app_channel).
+        self._static = dict(static_fields or {})
 
     def _logger(self, name: str) -> logging.Logger:
         logger = self._loggers.get(name)
@@ -242,6 +246,8 @@ class MozLogSink(Sink):
         if not logger.isEnabledFor(record.level):
             return
         fields: Mapping[str, Any] = record.fields
+        if self._static:
+            fields = {**fields, **self._static}
         if logging.getLogRecordFactory() is logging.LogRecord and not _custom_make_record(logger):
             rec = _fast_record(record.type, record.level, record.message or "", fields)
         else:
