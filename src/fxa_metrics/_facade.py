@@ -197,7 +197,10 @@ def _default_sinks(settings: Settings) -> dict[str, list[Sink]]:
     handler = MozLogHandler(settings.service, settings.mozlog_stream) if attach else None
     sinks[MOZLOG].append(MozLogSink(handler))
     sinks[STATSD].extend(_statsd.sinks_from_settings(settings))
-    sinks[SENTRY].extend(_sentry.sinks_from_settings(settings))
+    sentry = _sentry.sinks_from_settings(settings)
+    sinks[SENTRY].extend(sentry)
+    # Sentry Performance (tracing on): Timings also go to Sentry as transactions.
+    sinks[STATSD].extend(_sentry.span_sinks(sentry, settings))
     return sinks
 
 
