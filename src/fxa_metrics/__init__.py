@@ -35,6 +35,7 @@ from ._facade import ROUTES, configure, flush, is_configured, record, reset, sta
 from ._glean import GleanPing
 from ._mozlog import MozLogFormatter, MozLogHandler
 from ._records import Counter, Crash, DeletionRequest, Event, Gauge, Log, Metrics, Set, Timing
+from ._sentry import SentryScrubber
 from ._sink import Sink
 from ._stats import StatsSnapshot
 
@@ -65,6 +66,7 @@ __all__ = [
     "Problem",
     "RecordError",
     "RequestContext",
+    "SentryScrubber",
     "Set",
     "Sink",
     "StatsSnapshot",

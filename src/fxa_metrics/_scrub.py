@@ -23,12 +23,15 @@ Nothing here imports sentry-sdk: the statsd and MozLog sinks can call
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import itertools
 import re
 from collections.abc import Mapping
 from typing import Any
 
 FILTERED = "[Filtered]"
+_FILTERED_AT = FILTERED + "@"
 TRUNCATED = "[Truncated]"
 MAX_DEPTH = 5
 MAX_BREADTH = 50
@@ -44,10 +47,16 @@ SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 TOKEN = re.compile(r"[a-fA-F0-9]{32,}")
-# The local part takes every character RFC 5322 allows unquoted, and '%' so a
-# percent-encoded local part (a%2Bb%40example.com in a query string) still matches.
+# The local part takes the characters RFC 5322 allows unquoted, and '%' so a
+# percent-encoded one (a%2Bb%40example.com in a query string) still matches;
+# but not the URL delimiters / ? & =, or a whole path or query would match
+# ("/v1/recovery/a@b.com" keeps its route). For the rare address that holds
+# one of those, the part before it stays and the rest is filtered; an address
+# made only of them ("?@example.com") is caught by the second branch: an
+# "@domain" right after a delimiter.
 EMAIL = re.compile(
-    r"[\w.!#$%&'*+/=?^`{|}~-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+", re.IGNORECASE
+    r"(?:[\w.!#$%'*+^`{|}~-]+|(?<=[/?&=]))(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+",
+    re.IGNORECASE,
 )
 # Whatever sits between "://" and an "@" before the path is user info.
 URL_USERINFO = re.compile(r"(?<=://)[^/\s?#]+@")
@@ -56,9 +65,6 @@ IPV4 = re.compile(rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\.?\d)")
 # A candidate only; ipaddress decides (so "12:34:56" or a MAC address is kept).
 # No look-behind: a leading hex letter ("ab2001:db8::1") must not hide an address.
 IPV6_CANDIDATE = re.compile(r"(?:[0-9A-Fa-f]{0,4}:){2,8}[0-9A-Fa-f.]*")
-# One cheap search rejects most strings (code lines, names) before the five rules run.
-_MAYBE = re.compile(r"@|%40|://|[a-fA-F0-9]{32}|\d\.\d+\.\d|[0-9A-Fa-f]?:[0-9A-Fa-f]*:")
-
 # FxA auth-server errnos that are never reported (its IGNORED_ERROR_NUMBERS):
 # BOUNCE_COMPLAINT 133, BOUNCE_HARD 134, BOUNCE_SOFT 135. An address bouncing is
 # the user's mail provider speaking, not a bug in the service.
@@ -119,15 +125,41 @@ def scrub_string(text: str) -> str:
     >>> scrub_string("https://bob:hunter2@accounts.example/v1/a%40b.com?ip=2001:db8::7:1")
     'https://[Filtered]@accounts.example/v1/[Filtered]?ip=[Filtered]'
     """
-    if not _MAYBE.search(text):
-        return text
-    # Order matters: user info before emails ("user:pw@host.com" would otherwise
-    # leave "user:" behind), emails before tokens (a hex local part).
-    text = URL_USERINFO.sub(FILTERED + "@", text)
-    text = EMAIL.sub(FILTERED, text)
-    text = TOKEN.sub(FILTERED, text)
-    text = IPV6_CANDIDATE.sub(_ipv6, text)
-    return IPV4.sub(FILTERED, text)
+    if len(text) < 5:
+        return text  # shorter than any address or token ("@b.io" after a delimiter, "1:2::")
+    # Each rule runs only when the characters it needs are there: substring
+    # tests are C-speed, and most strings of an event (code lines, names,
+    # timestamps) need at most one rule. Order matters: user info before
+    # emails ("user:pw@host.com" would leave "user:"), emails before tokens (a
+    # hex local part).
+    if "://" in text:
+        text = URL_USERINFO.sub(_FILTERED_AT, text)
+    if "@" in text or "%40" in text:
+        text = EMAIL.sub(FILTERED, text)
+    if len(text) >= 32:
+        text = TOKEN.sub(FILTERED, text)
+    if text.count(":") >= 2:
+        text = IPV6_CANDIDATE.sub(_ipv6, text)
+    if text.count(".") >= 3:
+        text = IPV4.sub(FILTERED, text)
+    return text
+
+
+_KEY_CACHE: dict[str, bool] = {}
+
+
+def pii_key(key: str) -> bool:
+    """Whether a value under ``key`` is filtered whole (FxA's key rule, or a credential).
+
+    Cached: an event repeats the same few keys (variable names, headers). The
+    cache is cleared when full, so a stream of distinct keys cannot grow it.
+    """
+    hit = _KEY_CACHE.get(key)
+    if hit is None:
+        if len(_KEY_CACHE) >= 4096:
+            _KEY_CACHE.clear()
+        hit = _KEY_CACHE[key] = bool(PII_KEY.match(key) or SECRET_KEY.match(key))
+    return hit
 
 
 def scrub_value(value: Any, key: Any = None, depth: int = 1) -> Any:
@@ -142,22 +174,31 @@ def scrub_value(value: Any, key: Any = None, depth: int = 1) -> Any:
     >>> scrub_value({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}})
     {'a': {'b': {'c': {'d': {'e': '[Truncated]'}}}}}
     """
-    if isinstance(key, str) and (PII_KEY.match(key) or SECRET_KEY.match(key)):
+    if key.__class__ is str and pii_key(key):
         return FILTERED
-    if value is None or isinstance(value, bool | int | float):
+    cls = value.__class__
+    # Exact-type checks first: an event is almost all str/dict/list/int, and
+    # isinstance against the Mapping ABC is several times slower.
+    if cls is str:
+        return scrub_string(value)
+    if value is None or cls is int or cls is bool or cls is float:
         return value
     if isinstance(value, str):
         return scrub_string(value)
-    if isinstance(value, Mapping):
+    if isinstance(value, bool | int | float):
+        return value
+    if cls is dict or isinstance(value, Mapping):
         if depth > MAX_DEPTH:
             return TRUNCATED
-        out: dict[Any, Any] = {}
-        for i, (k, v) in enumerate(value.items()):
-            if i >= MAX_BREADTH:
-                break
-            out[scrub_string(k) if isinstance(k, str) else k] = scrub_value(v, k, depth + 1)
-        return out
-    if isinstance(value, list | tuple | set | frozenset):
+        items = value.items()
+        if len(value) > MAX_BREADTH:
+            items = itertools.islice(items, MAX_BREADTH)
+        depth += 1
+        return {
+            (scrub_string(k) if k.__class__ is str else k): scrub_value(v, k, depth)
+            for k, v in items
+        }
+    if cls is list or isinstance(value, list | tuple | set | frozenset):
         if depth > MAX_DEPTH:
             return TRUNCATED
         return [scrub_value(v, None, depth + 1) for v in list(value)[:MAX_BREADTH]]
@@ -168,20 +209,56 @@ def scrub_value(value: Any, key: Any = None, depth: int = 1) -> Any:
     return scrub_string(text)
 
 
+# Stack frame fields that come from the service's code, not from a request:
+# the same few hundred strings in every event, so their scrubbed form is cached.
+_CODE = frozenset(
+    {"pre_context", "context_line", "post_context", "filename", "abs_path", "module", "function"}
+)
+_scrub_code = functools.lru_cache(maxsize=8192)(scrub_string)
+
+
 def _walk(value: Any, key: Any) -> Any:
     """Scrub the event skeleton: no caps until a data subtree (:data:`_DATA`) is entered."""
-    if isinstance(key, str):
+    if key.__class__ is str:
         if key in _VERBATIM:
             return value
         if key in _DATA:
             return scrub_value(value, key)
-    if isinstance(value, Mapping):
+        if key in _CODE:
+            if value.__class__ is str:
+                return _scrub_code(value)
+            if value.__class__ is list:
+                return [_scrub_code(v) if v.__class__ is str else _walk(v, None) for v in value]
+    cls = value.__class__
+    if cls is str:
+        return scrub_string(value)
+    if cls is dict or isinstance(value, Mapping):
         if key == "contexts":
             # Each context is caller data, except the SDK's trace ids.
             return {k: _walk(v, k) if k == "trace" else scrub_value(v, k) for k, v in value.items()}
-        # The request body goes whole (FxA: passwords, emails, tokens in JSON bodies).
-        return {k: _walk(v, k) for k, v in value.items() if not (key == "request" and k == "data")}
-    if isinstance(value, list):
+        out = {}
+        # The request body goes whole (FxA: passwords, emails, tokens in bodies).
+        drop = "data" if key == "request" else None
+        # Leaves inline: a call per node would be most of the cost of a walk.
+        for k, v in value.items():
+            if k == drop:
+                continue
+            if k in _VERBATIM:
+                out[k] = v
+            elif k in _DATA:
+                out[k] = scrub_value(v, k)
+            elif k.__class__ is str and pii_key(k):
+                out[k] = FILTERED
+            elif k in _CODE:
+                out[k] = _walk(v, k)
+            elif v.__class__ is str:
+                out[k] = scrub_string(v)
+            elif v is None or v.__class__ is int or v.__class__ is bool:
+                out[k] = v
+            else:
+                out[k] = _walk(v, k)
+        return out
+    if cls is list:
         return [_walk(v, None) for v in value]
     return scrub_value(value, key)
 

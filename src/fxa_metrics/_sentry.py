@@ -62,6 +62,9 @@ _TAG_VALUE_MAX = 200
 _USER_HINT = "fxa_metrics_user_id"
 _MECHANISM = {"type": "fxa_metrics", "handled": True}
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_HEX32 = frozenset("0123456789abcdef")
+# The facade's route name (not imported from _facade: it imports this module).
+SENTRY_ROUTE = "sentry"
 
 
 @attrs.frozen(slots=True)
@@ -86,23 +89,21 @@ def _tag_value(key: str, value: Any) -> str:
 def prepare(rt: Any, rec: Crash, ctx: RequestContext) -> PreparedCrash | None:
     """Check a ``Crash`` and capture the request context it happened in.
 
-    Returns None (counted as a ``sentry_filtered`` drop) for an error FxA does
-    not report: an HTTP status below 500 or an email-bounce errno. Checking
-    here, before any sink, means no event is ever built for one.
+    The record is checked in full even when no Sentry sink exists, so strict
+    mode catches a bad call site in development too; then, with no sink,
+    nothing more is done (returns None: no Sentry is configured, nothing is
+    dropped). Returns None, counted as a ``sentry_filtered`` drop, for an error
+    FxA does not report: an HTTP status below 500 or an email-bounce errno.
+    Checking here, before any sink, means no event is ever built for one.
     """
     exc = rec.exc
     if not isinstance(exc, BaseException):
         raise InvalidRecordError("crash", "exc", "must be an exception instance")
-    if rec.event_id is not None and not (
-        isinstance(rec.event_id, str)
-        and len(rec.event_id) == 32
-        and all(c in "0123456789abcdef" for c in rec.event_id)
+    event_id = rec.event_id
+    if event_id is not None and not (
+        isinstance(event_id, str) and len(event_id) == 32 and _HEX32.issuperset(event_id)
     ):
         raise InvalidRecordError("crash", "event_id", "must be 32 lowercase hex digits")
-    why = _scrub.ignored_error(exc)
-    if why is not None:
-        rt.stats.drop("sentry_filtered", "crash", f"{type(exc).__name__} ({why})")
-        return None
     tags: dict[str, str] = {}
     for key, value in rec.tags.items():
         if not isinstance(key, str) or not key:
@@ -111,6 +112,12 @@ def prepare(rt: Any, rec: Crash, ctx: RequestContext) -> PreparedCrash | None:
     for key in rec.extra:
         if not isinstance(key, str):
             raise InvalidRecordError("crash", repr(key), "extra keys must be str")
+    if not rt.sinks.get(SENTRY_ROUTE):
+        return None  # Sentry is off: the fast no-op, nothing captured or built
+    why = _scrub.ignored_error(exc)
+    if why is not None:
+        rt.stats.drop("sentry_filtered", "crash", f"{type(exc).__name__} ({why})")
+        return None
     # Request context -> Sentry's request interface and tags (route, method, rid).
     request: dict[str, Any] = {}
     if ctx.method:
@@ -137,15 +144,21 @@ def prepare(rt: Any, rec: Crash, ctx: RequestContext) -> PreparedCrash | None:
         request=MappingProxyType(request) if request else _EMPTY,
         fxa=MappingProxyType(fxa) if fxa else _EMPTY,
         user_id=user_id,
-        event_id=rec.event_id,
+        event_id=event_id,
     )
 
 
-class Scrubber:
+class SentryScrubber:
     """The ``before_send``/``before_send_transaction`` callable: FxA's rules, fail-closed.
 
-    An opted-in user's hashed id (passed in the hint by :class:`SentrySink`) is
-    put back after scrubbing; the scrubber itself removes every ``user``.
+    fxa_metrics' own client uses it; a host can use it for its own events too::
+
+        sentry_sdk.init(dsn=..., before_send=fxa_metrics.SentryScrubber("fxa-auth-server"))
+
+    It drops what FxA does not report (status below 500, bounce errnos),
+    scrubs the rest (see ``_scrub``) and tags ``fxa.name``. An opted-in user's
+    hashed id (passed in the hint by :class:`SentrySink`) is put back after
+    scrubbing; the scrubber itself removes every ``user``.
     """
 
     def __init__(self, service: str) -> None:
@@ -178,7 +191,7 @@ class SentrySink(Sink):
     ``client`` is the owned client, or None to use the host's current client.
     """
 
-    def __init__(self, client: Client | None, scrubber: Scrubber) -> None:
+    def __init__(self, client: Client | None, scrubber: SentryScrubber) -> None:
         import sentry_sdk
 
         self.scrubber = scrubber
@@ -332,7 +345,7 @@ class SentrySpanSink(Sink):
         return f"SentrySpanSink(sample_rate={self.sample_rate})"
 
 
-def _owned_client(settings: Settings, scrubber: Scrubber) -> Client:
+def _owned_client(settings: Settings, scrubber: SentryScrubber) -> Client:
     import sentry_sdk
     from sentry_sdk.utils import BadDsn, Dsn
 
@@ -370,10 +383,10 @@ def sinks_from_settings(settings: Settings) -> list[Sink]:
     # our internal logger.
     _ignore_internal_loggers()
     if settings.sentry_dsn:
-        scrubber = Scrubber(settings.service)
+        scrubber = SentryScrubber(settings.service)
         return [SentrySink(_owned_client(settings, scrubber), scrubber)]
     if sentry_sdk.get_client().is_active():
-        return [SentrySink(None, Scrubber(settings.service))]
+        return [SentrySink(None, SentryScrubber(settings.service))]
     return []
 
 
