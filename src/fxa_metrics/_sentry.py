@@ -178,6 +178,11 @@ class SentryScrubber:
             return None
 
 
+def _trace_context() -> dict[str, str]:
+    # Random ids, not secrets: the SDK's own span ids are no stronger.
+    return {"trace_id": uuid.uuid4().hex, "span_id": f"{random.getrandbits(64):016x}"}
+
+
 def _ignore_internal_loggers() -> None:
     from sentry_sdk.integrations.logging import ignore_logger
 
@@ -209,13 +214,12 @@ class SentrySink(Sink):
             # after the global processors of the host's integrations.
             self._scope.add_event_processor(self.scrubber)
         self._stalled = False
+        self._atexit: Callable[[], None] | None = None
         if self.owned:
             # Without the SDK's atexit integration (it is process-wide), queued
             # events would be lost at exit if the host never calls reset().
             # The partial is ours alone, so close() unregisters only this sink.
-            self._atexit: Callable[[], None] | None = functools.partial(
-                _close_at_exit, weakref.ref(self)
-            )
+            self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
             atexit.register(self._atexit)
 
     @property
@@ -253,7 +257,7 @@ class SentrySink(Sink):
         event: dict[str, Any] = {
             "level": "error",
             # Our own trace ids: the shared scope's would tie every crash to one trace.
-            "contexts": {"trace": {"trace_id": uuid.uuid4().hex, "span_id": uuid.uuid4().hex[16:]}},
+            "contexts": {"trace": _trace_context()},
         }
         if p.event_id is not None:
             event["event_id"] = p.event_id
@@ -327,14 +331,7 @@ class SentrySpanSink(Sink):
             "transaction_info": {"source": "custom"},
             "start_timestamp": end - timedelta(milliseconds=ms),
             "timestamp": end,
-            "contexts": {
-                "trace": {
-                    "trace_id": uuid.uuid4().hex,
-                    "span_id": uuid.uuid4().hex[16:],
-                    "op": "fxa.timing",
-                    "status": "ok",
-                }
-            },
+            "contexts": {"trace": {**_trace_context(), "op": "fxa.timing", "status": "ok"}},
             "spans": [],
         }
         if isinstance(tags, Mapping) and tags:
