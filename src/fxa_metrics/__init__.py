@@ -44,6 +44,7 @@ from ._middleware import (
 )
 from ._mozlog import MozLogFormatter, MozLogHandler
 from ._records import Counter, Crash, DeletionRequest, Event, Gauge, Log, Metrics, Set, Timing
+from ._sentry import SentryScrubber
 from ._sink import Sink
 from ._stats import StatsSnapshot
 
@@ -77,6 +78,7 @@ __all__ = [
     "Problem",
     "RecordError",
     "RequestContext",
+    "SentryScrubber",
     "Set",
     "Sink",
     "StatsSnapshot",

@@ -211,7 +211,10 @@ def _default_sinks(settings: Settings) -> dict[str, list[Sink]]:
     env = {"app_id": settings.app_id, "app_channel": settings.channel}
     sinks[MOZLOG].append(MozLogSink(handler, env))
     sinks[STATSD].extend(_statsd.sinks_from_settings(settings))
-    sinks[SENTRY].extend(_sentry.sinks_from_settings(settings))
+    sentry = _sentry.sinks_from_settings(settings)
+    sinks[SENTRY].extend(sentry)
+    # Sentry Performance (tracing on): Timings also go to Sentry as transactions.
+    sinks[STATSD].extend(_sentry.span_sinks(sentry, settings))
     return sinks
 
 

@@ -133,8 +133,14 @@ class Set:
 
 @attrs.frozen(slots=True, eq=True, hash=False)
 class Crash:
-    """An exception for Sentry. ``tags``/``extra`` are scrubbed like everything else."""
+    """An exception for Sentry. ``tags``/``extra`` are scrubbed like everything else.
+
+    ``event_id`` (32 lowercase hex digits, e.g. ``uuid.uuid4().hex``) fixes the
+    Sentry event id in advance, so a caller can show or log it (``fxa-metrics
+    record --crash`` prints it); by default Sentry picks one.
+    """
 
     exc: BaseException
     tags: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_map)
     extra: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_map)
+    event_id: str | None = None
