@@ -37,6 +37,8 @@ from ._mozlog import MozLogFormatter, MozLogHandler
 from ._records import Counter, Crash, DeletionRequest, Event, Gauge, Log, Metrics, Set, Timing
 from ._sink import Sink
 from ._stats import StatsSnapshot
+from ._statsd import StatsdLine, StatsdSink, statsd_batch
+from ._timer import timer
 
 __all__ = [
     "ROUTES",
@@ -68,6 +70,8 @@ __all__ = [
     "Set",
     "Sink",
     "StatsSnapshot",
+    "StatsdLine",
+    "StatsdSink",
     "Timing",
     "UndeclaredPingError",
     "UndefinedMetricError",
@@ -83,5 +87,7 @@ __all__ = [
     "record",
     "reset",
     "stats",
+    "statsd_batch",
+    "timer",
     "uid_sha256",
 ]
