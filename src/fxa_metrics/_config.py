@@ -76,6 +76,12 @@ def _prefix(value: Any) -> str | None:
     return stripped
 
 
+def _statsd_rate(_inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
+    # "%s" of a rate below 1e-4 is scientific notation, which Etsy statsd misreads as @1.
+    if 0 < value < 0.0001:
+        raise ValueError(f"{attr.name} must be 0 or 0.0001..1, got {value!r}")
+
+
 def _env_bool(name: str) -> bool | None:
     raw = os.environ.get(name)
     if raw is None:
@@ -131,7 +137,7 @@ class Settings:
         factory=lambda: os.environ.get("STATSD_PREFIX") or None, converter=_prefix
     )
     # Default for records that do not set their own ``rate``.
-    statsd_sample_rate: float = attrs.field(default=1.0, validator=_sample_rate)
+    statsd_sample_rate: float = attrs.field(default=1.0, validator=[_sample_rate, _statsd_rate])
 
     # --- Sentry (DESIGN 3.4); None DSN = use the host's initialised client, if any
     sentry_dsn: str | None = None
