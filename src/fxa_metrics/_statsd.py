@@ -58,10 +58,13 @@ MAX_ABS_VALUE = 2**53
 # "%s" of a rate below 1e-4 is scientific notation, which Etsy statsd misreads as @1.
 MIN_RATE = 0.0001
 
-# What user identity looks like. Searched anywhere in a name, tag or set value.
+# What user identity looks like, searched anywhere in a name, tag or set value.
+# Deliberately loose (no word boundaries): an address glued to other characters
+# is still caught, and a version string shaped like 1.2.3.4 is refused too; that
+# is the safe side. Callers check the length first, so the search stays cheap.
 _PII = re.compile(
     r"(?P<email>[^\s@]+@[^\s@]+\.[^\s@]+)"
-    r"|(?P<ipv4>(?<![0-9])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]))"
+    r"|(?P<ipv4>[0-9]{1,3}(?:\.[0-9]{1,3}){3})"
     r"|(?P<ipv6>[0-9A-Fa-f]*::|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4})"
     r"|(?P<uuid>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})"
     r"|(?P<hex>[0-9A-Fa-f]{32,})"
@@ -94,7 +97,12 @@ def redact(text: str) -> str:
     return _PII.sub("[Filtered]", text)
 
 
-def _clip(text: str) -> str:
+def _shown(text: str, limit: int) -> str:
+    """``text`` as it may appear in an error (and so in logs and drop counters)."""
+    if len(text) > limit:
+        # Not echoed at all: clipping could cut an address in half and leak the rest.
+        return f"<{len(text)} characters>"
+    text = redact(text)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -121,18 +129,24 @@ def _check_name(name: Any) -> str:
     if type(name) is str and name in _good_names:
         return name
     if not isinstance(name, str):
-        raise InvalidRecordError(repr(name)[:80], "name", "a statsd name must be a str")
+        raise InvalidRecordError(f"<{type(name).__name__}>", "name", "a statsd name must be a str")
+    if not name or len(name) > MAX_NAME:
+        raise InvalidRecordError(
+            _shown(name, MAX_NAME),
+            "name",
+            f"{_why(name, 'name', MAX_NAME)}; a statsd name is {_ALLOWED['name']}",
+        )
     pii = _PII.search(name)
     if pii is not None:
         raise PiiRejectedError(
-            _clip(redact(name)),
+            _shown(name, MAX_NAME),
             "name",
             f"looks like it holds {_PII_WHAT[pii.lastgroup or 'hex']}; "
             "no user identity in aggregate metrics",
         )
-    if not name or len(name) > MAX_NAME or not _NAME.fullmatch(name):
+    if not _NAME.fullmatch(name):
         raise InvalidRecordError(
-            _clip(name),
+            _shown(name, MAX_NAME),
             "name",
             f"{_why(name, 'name', MAX_NAME)}; a statsd name is {_ALLOWED['name']}",
         )
@@ -160,6 +174,10 @@ def _check_value(metric: str, field: str, value: Any) -> str:
         raise InvalidRecordError(
             metric, field, f"must be a str, int or bool, not {type(value).__name__}"
         )
+    if not text or len(text) > MAX_TAG_VALUE:
+        raise InvalidRecordError(
+            metric, field, f"{_why(text, 'value', MAX_TAG_VALUE)}; allowed: {_ALLOWED['value']}"
+        )
     pii = _PII.search(text)
     if pii is not None:
         raise PiiRejectedError(
@@ -168,7 +186,7 @@ def _check_value(metric: str, field: str, value: Any) -> str:
             f"looks like {_PII_WHAT[pii.lastgroup or 'hex']}; no user identity in aggregate "
             "metrics",
         )
-    if len(text) > MAX_TAG_VALUE or not _TAG_VALUE.fullmatch(text):
+    if not _TAG_VALUE.fullmatch(text):
         raise InvalidRecordError(
             metric,
             field,
@@ -180,15 +198,21 @@ def _check_value(metric: str, field: str, value: Any) -> str:
 
 def _check_key(metric: str, key: Any) -> None:
     if not isinstance(key, str):
-        raise InvalidRecordError(metric, "tags", f"tag keys must be str, got {key!r:.40}")
-    if _PII.search(key) is not None:
-        raise PiiRejectedError(
-            metric, f"tag:{_clip(redact(key))}", "the tag key looks like user identity"
-        )
-    if len(key) > MAX_TAG_KEY or not _TAG_KEY.fullmatch(key):
+        raise InvalidRecordError(metric, "tags", f"tag keys must be str, not {type(key).__name__}")
+    if not key or len(key) > MAX_TAG_KEY:
         raise InvalidRecordError(
             metric,
-            f"tag:{_clip(key)}",
+            f"tag:{_shown(key, MAX_TAG_KEY)}",
+            f"{_why(key, 'key', MAX_TAG_KEY)}; a tag key is {_ALLOWED['key']}",
+        )
+    if _PII.search(key) is not None:
+        raise PiiRejectedError(
+            metric, f"tag:{_shown(key, MAX_TAG_KEY)}", "the tag key looks like user identity"
+        )
+    if not _TAG_KEY.fullmatch(key):
+        raise InvalidRecordError(
+            metric,
+            f"tag:{_shown(key, MAX_TAG_KEY)}",
             f"{_why(key, 'key', MAX_TAG_KEY)}; a tag key is {_ALLOWED['key']}",
         )
     _remember(_good_keys, key)
@@ -223,11 +247,9 @@ def _number(metric: str, field: str, value: Any, kinds: tuple[type, ...] = _REAL
 
 
 def _rate(metric: str, rate: Any) -> float:
-    if (
-        isinstance(rate, bool)
-        or not isinstance(rate, _REAL)
-        or not (rate == 0 or MIN_RATE <= rate <= 1)
-    ):
+    if isinstance(rate, bool) or not isinstance(rate, _REAL):
+        raise InvalidRecordError(metric, "rate", f"must be a number, not {type(rate).__name__}")
+    if not (rate == 0 or MIN_RATE <= rate <= 1):
         raise InvalidRecordError(metric, "rate", f"must be 0 or {MIN_RATE}..1, got {rate!r}")
     return float(rate)
 
