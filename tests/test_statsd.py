@@ -327,6 +327,16 @@ def test_nothing_listening_is_never_an_exception(strict: bool) -> None:
     assert rt.stats.internal_errors == []
 
 
+def test_a_closed_sink_drops_quietly(rx: UdpReceiver) -> None:
+    sink = fm.StatsdSink(rx.host, rx.port, prefix="svc")
+    line = fm.StatsdLine("c", "x", (), "x", 1, 1.0)
+    sink.emit(line)
+    assert rx.wait_for(1) == [b"svc.x:1|c"]
+    sink.close()
+    sink.close()  # idempotent
+    sink.emit(line)  # e.g. a thread that still held the runtime when reset() closed it
+
+
 def test_host_name_is_resolved_and_ipv6_loopback_works() -> None:
     configure(None, statsd_host="localhost")
     fm.record(fm.Counter("login"))

@@ -232,6 +232,38 @@ def _check_tags(metric: str, tags: Mapping[str, Any]) -> tuple[tuple[str, str], 
     return tuple(out)
 
 
+# A tagged series is encoded once: (name, tags as given) -> (sorted tags, stat).
+# Only str and int values are kept, and a hit re-checks the classes, because
+# True == 1 and 1.0 == 1 as dict keys but are different (or refused) tag values.
+_series: dict[tuple[str, tuple[tuple[Any, Any], ...]], tuple[tuple[tuple[str, str], ...], str]] = {}
+
+
+def _cacheable(items: tuple[tuple[Any, Any], ...]) -> bool:
+    # A plain loop: all() over a generator costs three times as much on this hot path.
+    for _, v in items:  # noqa: SIM110 - see above
+        if v.__class__ is not str and v.__class__ is not int:
+            return False
+    return True
+
+
+def _encode_tags(name: str, given: Mapping[str, Any]) -> tuple[tuple[tuple[str, str], ...], str]:
+    items = tuple(given.items())
+    try:
+        hit = _series.get((name, items))
+    except TypeError:  # an unhashable value: the full check refuses it
+        hit = None
+    cacheable = _cacheable(items)
+    if hit is not None and cacheable:
+        return hit
+    tags = _check_tags(name, given)
+    encoded = tags, name + "".join([f",{k}={v}" for k, v in tags])
+    if cacheable:
+        if len(_series) >= _CACHE_MAX:
+            _series.clear()
+        _series[(name, items)] = encoded
+    return encoded
+
+
 _REAL = (int, float)
 
 
@@ -283,8 +315,7 @@ def prepare(rt: Any, rec: Any, ctx: RequestContext) -> StatsdLine:
     tags: tuple[tuple[str, str], ...] = ()
     stat = name
     if rec.tags:
-        tags = _check_tags(name, rec.tags)
-        stat = name + "".join([f",{k}={v}" for k, v in tags])
+        tags, stat = _encode_tags(name, rec.tags)
     rate = rec.rate
     rate = rt.settings.statsd_sample_rate if rate is None else _rate(name, rate)
     cls = rec.__class__
@@ -411,6 +442,7 @@ class StatsdSink(Sink):
         except (OSError, UnicodeError) as e:
             raise ConfigurationError(f"statsd client for {host}:{port} failed: {e}") from None
         self.host, self.port, self.prefix = host, port, prefix
+        self._closed = False
         # Bound once: emit() is the hot path.
         self._timing = self.client.timing
         self._incr = self.client.incr
@@ -421,6 +453,8 @@ class StatsdSink(Sink):
         return f"StatsdSink({self.host!r}, {self.port}, prefix={self.prefix!r})"
 
     def emit(self, record: StatsdLine) -> None:
+        if self._closed:  # a thread still holding the old runtime after reset(): drop quietly
+            return
         batch = _batch.get()
         if batch is not None:
             pipe = batch.pipeline_for(self)
@@ -430,6 +464,7 @@ class StatsdSink(Sink):
         _send(self._timing, self._incr, self._gauge, self._set, record)
 
     def close(self, timeout: float | None = None) -> None:
+        self._closed = True
         self.client.close()
 
 
