@@ -108,7 +108,7 @@ def run(loops: int = LOOPS, repeats: int = REPEATS) -> list[dict[str, Any]]:
             while rx.count < sent and time.monotonic() < deadline:
                 time.sleep(0.01)
             for row in rows:
-                row["received"] = f"{rx.count}/{sent}"
+                row["listener_received"] = f"{rx.count}/{sent} (whole run; UDP may drop)"
         finally:
             fm.reset()
             client.close()
