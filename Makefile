@@ -14,6 +14,16 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# The real statsd daemon (npm statsd 0.9.0, pinned by the committed lock file) for
+# tests/test_statsd_daemon.py. Without node/npm this fails loudly, never skips.
+$(NODE_STAMP): tests/statsd_daemon/package.json tests/statsd_daemon/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "node and npm are needed for the statsd daemon integration test:"; \
+	  echo "  Debian/Ubuntu: sudo apt-get install nodejs npm   (or https://nodejs.org, node >= 18)"; \
+	  exit 1; }
+	cd tests/statsd_daemon && npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/fxa-metrics demo
 
@@ -24,7 +34,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest

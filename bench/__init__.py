@@ -1,1 +1,1 @@
-"""Benchmarks: ours vs the raw libraries and upstream code, measured in the same run, as ratios."""
+"""Benchmarks: ``python -m bench`` runs them all (one run, ratios against baselines)."""

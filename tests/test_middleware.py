@@ -19,9 +19,9 @@ def summaries(cap: testing.Capture) -> list[dict[str, Any]]:
 
 
 def test_route_template_hides_identifiers() -> None:
-    assert fm.route_template("/v1/account/a@b.example/x") == "/v1/account/:id/x"
-    assert fm.route_template(f"/v1/account/{UID}/devices/42") == "/v1/account/:id/devices/:id"
-    assert fm.route_template("/v1/ip/203.0.113.7") == "/v1/ip/:id"
+    assert fm.route_template("/v1/account/a@b.example/x") == "/v1/account/_id_/x"
+    assert fm.route_template(f"/v1/account/{UID}/devices/42") == "/v1/account/_id_/devices/_id_"
+    assert fm.route_template("/v1/ip/203.0.113.7") == "/v1/ip/_id_"
     assert fm.route_template("/__heartbeat__") == "/__heartbeat__"
 
 
@@ -86,6 +86,14 @@ def test_flask_wsgi_middleware(cap: testing.Capture) -> None:
     resp.close()
     assert (ping.user_agent, ping.ip_address) == (UA, "203.0.113.7")
     [summary] = summaries(cap)
+    [timing] = cap.records("statsd")
+    assert (timing.name, timing.kind) == ("url_request", "ms")
+    # The uid segment never reaches an aggregate metric.
+    assert dict(timing.tags) == {
+        "method": "POST",
+        "path": "/v1/account/_id_/login",
+        "status": "201",
+    }
     assert summary["code"] == 201
     assert summary["rid"] == "rid-1"
     assert summary["lang"] == "de-DE"
@@ -121,6 +129,8 @@ def test_starlette_asgi_middleware(cap: testing.Capture) -> None:
     assert cap.pings()[0].user_agent == UA
     codes = [s["code"] for s in summaries(cap)]
     assert codes == [202, 500]
+    # The route template, not the concrete path, tags the timing.
+    assert [dict(t.tags)["path"] for t in cap.records("statsd")] == ["/hello/_name_", "/boom"]
     assert len(cap.records("sentry")) == 1
 
 
@@ -149,6 +159,7 @@ def test_django_middleware(cap: testing.Capture) -> None:
     first, second = summaries(cap)
     assert (first["code"], first["rid"], first["agent"]) == (200, "r-9", UA)
     assert (second["code"], second["errno"]) == (500, 999)
+    assert [dict(t.tags)["path"] for t in cap.records("statsd")] == ["/relay/_mask_/", "/explode/"]
     assert len(cap.records("sentry")) == 1
     assert cap.events()[0]["extra"] == {"reason": "relay"}
 

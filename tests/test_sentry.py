@@ -391,13 +391,14 @@ def test_event_id_can_be_fixed_by_the_caller(recv: Receiver) -> None:
 
 def test_timings_become_transactions_when_tracing_is_on(recv: Receiver) -> None:
     configure(sentry_dsn=recv.dsn(), sentry_traces_sample_rate=1.0)
-    fm.record(fm.Timing("url_request", 12.5, tags={"method": "POST", "path": "/v1/a@b.com"}))
+    fm.record(fm.Timing("url_request", 12.5, tags={"method": "POST", "path": "/v1/login"}))
     fm.record(fm.Counter("logins"))  # not a timing: ignored by the span sink
     flush()
     [tx] = items(recv, "transaction")
     assert tx["transaction"] == "url_request"
     assert tx["contexts"]["trace"]["op"] == "fxa.timing"
-    assert tx["tags"] == {"method": "POST", "path": f"/v1/{FILTERED}", "fxa.name": SERVICE}
+    # (A PII-shaped tag never gets this far: the statsd route refuses it.)
+    assert tx["tags"] == {"method": "POST", "path": "/v1/login", "fxa.name": SERVICE}
     start = sentry_sdk.utils.datetime_from_isoformat(tx["start_timestamp"])
     end = sentry_sdk.utils.datetime_from_isoformat(tx["timestamp"])
     assert abs((end - start).total_seconds() * 1000 - 12.5) < 0.01

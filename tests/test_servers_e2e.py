@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from fxa_metrics._recv_udp import UdpReceiver
 
 from .conftest import ROOT, validate_payload
 
@@ -45,9 +48,9 @@ def _wait_up(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) ->
 
 
 def _serve_and_drive(
-    cmd: list[str], port: int, out: Path, master: list[int] | None = None
+    cmd: list[str], port: int, out: Path, statsd_port: int, master: list[int] | None = None
 ) -> list[dict[str, Any]]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "E2E_STATSD_PORT": str(statsd_port)}
     with out.open("wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
         if master is not None:
@@ -67,6 +70,22 @@ def _serve_and_drive(
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
     return [json.loads(line) for line in out.read_text().splitlines() if line.startswith("{")]
+
+
+TIMING = re.compile(
+    r"^url_request,method=POST,path=(?P<path>[^,]+),status=200:(?P<ms>[0-9.]+)\|ms$"
+)
+
+
+def _check_statsd(received: UdpReceiver, path: str) -> None:
+    received.wait_for(N, timeout=10)
+    lines = [line.decode() for line in received.lines()]
+    assert len(lines) == N
+    for line in lines:
+        m = TIMING.match(line)
+        assert m, line
+        assert m["path"] == path
+        assert float(m["ms"]) >= 0
 
 
 def _check(lines: list[dict[str, Any]], service: str) -> set[int]:
@@ -97,7 +116,9 @@ def test_gunicorn_prefork_workers(tmp_path: Path) -> None:
         "--graceful-timeout", "5", "--preload", "tests.apps.wsgi_app:app",
     ]  # fmt: skip
     master: list[int] = []
-    lines = _serve_and_drive(cmd, port, tmp_path / "out.log", master)
+    with UdpReceiver() as statsd:
+        lines = _serve_and_drive(cmd, port, tmp_path / "out.log", statsd.port, master)
+        _check_statsd(statsd, "/v1/account/_id_/login")
     pids = _check(lines, "fxa-e2e-wsgi")
     # --preload: configured in the master, then forked. Each line must carry
     # its worker's own Pid, not the master's it inherited.
@@ -112,5 +133,7 @@ def test_uvicorn_asgi(tmp_path: Path) -> None:
         sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
         "--no-access-log", "--log-level", "warning", "tests.apps.asgi_app:app",
     ]  # fmt: skip
-    lines = _serve_and_drive(cmd, port, tmp_path / "out.log")
+    with UdpReceiver() as statsd:
+        lines = _serve_and_drive(cmd, port, tmp_path / "out.log", statsd.port)
+        _check_statsd(statsd, "/v1/account/_uid_/login")
     _check(lines, "fxa-e2e-asgi")

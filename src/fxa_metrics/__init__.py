@@ -47,6 +47,8 @@ from ._records import Counter, Crash, DeletionRequest, Event, Gauge, Log, Metric
 from ._sentry import SentryScrubber
 from ._sink import Sink
 from ._stats import StatsSnapshot
+from ._statsd import StatsdLine, StatsdSink, statsd_batch
+from ._timer import timer
 
 __all__ = [
     "ROUTES",
@@ -82,6 +84,8 @@ __all__ = [
     "Set",
     "Sink",
     "StatsSnapshot",
+    "StatsdLine",
+    "StatsdSink",
     "Timing",
     "UndeclaredPingError",
     "UndefinedMetricError",
@@ -104,5 +108,7 @@ __all__ = [
     "route_template",
     "set_opt_out",
     "stats",
+    "statsd_batch",
+    "timer",
     "uid_sha256",
 ]

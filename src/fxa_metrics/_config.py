@@ -67,6 +67,43 @@ def _timeout(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
         raise ValueError(f"{attr.name} must be None or seconds within (0, 30], got {value!r}")
 
 
+def _optional_host(_inst: Any, attr: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ValueError(f"{attr.name} must be a host name or address, got {value!r}")
+
+
+def _port(value: Any) -> int:
+    # Accepts the STATSD_PORT string; bool is an int subclass but never a port.
+    try:
+        port = int(value) if isinstance(value, str | int) and not isinstance(value, bool) else -1
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise ValueError(f"statsd_port (or STATSD_PORT) must be 1..65535, got {value!r}")
+    return port
+
+
+_STATSD_PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
+
+
+def _prefix(value: Any) -> str | None:
+    if value is None:
+        return None
+    stripped = value.removesuffix(".") if isinstance(value, str) else None
+    if not stripped or not _STATSD_PREFIX.match(stripped):
+        raise ValueError(
+            f"statsd_prefix (or STATSD_PREFIX) must be dotted words of A-Z a-z 0-9 _ -, "
+            f"like 'fxa-auth-server.'; got {value!r}"
+        )
+    return stripped
+
+
+def _statsd_rate(_inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
+    # "%s" of a rate below 1e-4 is scientific notation, which Etsy statsd misreads as @1.
+    if 0 < value < 0.0001:
+        raise ValueError(f"{attr.name} must be 0 or 0.0001..1, got {value!r}")
+
+
 def _env_bool(name: str) -> bool | None:
     raw = os.environ.get(name)
     if raw is None:
@@ -117,11 +154,21 @@ class Settings:
     )
     mozlog_stream: IO[str] | None = None
 
-    # --- statsd (DESIGN 3.3); None host = no statsd sink unless STATSD_HOST is set
-    statsd_host: str | None = None
-    statsd_port: int | None = None
-    statsd_prefix: str | None = None
-    statsd_sample_rate: float = attrs.field(default=1.0, validator=_sample_rate)
+    # --- statsd (DESIGN 3.3). Not given = the usual environment variables
+    # (STATSD_HOST, STATSD_PORT, STATSD_PREFIX); no host at all = no statsd sink.
+    # The host is resolved when the sink is built, so a typo fails configure().
+    statsd_host: str | None = attrs.field(
+        factory=lambda: os.environ.get("STATSD_HOST") or None, validator=_optional_host
+    )
+    statsd_port: int = attrs.field(
+        factory=lambda: _port(os.environ.get("STATSD_PORT") or 8125), converter=_port
+    )
+    # "fxa-auth-server." and "fxa-auth-server" are the same prefix.
+    statsd_prefix: str | None = attrs.field(
+        factory=lambda: os.environ.get("STATSD_PREFIX") or None, converter=_prefix
+    )
+    # Default for records that do not set their own ``rate``.
+    statsd_sample_rate: float = attrs.field(default=1.0, validator=[_sample_rate, _statsd_rate])
 
     # --- Sentry (DESIGN 3.4); None DSN = use the host's initialised client, if any
     sentry_dsn: str | None = None

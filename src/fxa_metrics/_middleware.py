@@ -32,7 +32,7 @@ R = TypeVar("R")
 TIMING = "url_request"
 SUMMARY = "request.summary"
 
-# Path segments that identify a user or an object become ":id", so a path is a
+# Path segments that identify a user or an object become "_id_", so a path is a
 # low-cardinality statsd tag and never carries identity (no uid, email, token).
 _ID_SEGMENT = re.compile(
     r"^(?:\d+|[0-9a-fA-F-]{16,}|[^/]*@[^/]*|[A-Za-z0-9_-]{32,}|"
@@ -41,12 +41,29 @@ _ID_SEGMENT = re.compile(
 
 
 def route_template(path: str) -> str:
-    """A path with identifying segments replaced by ``:id``.
+    """A path with identifying segments replaced by ``_id_``.
 
     >>> route_template("/v1/account/0123456789abcdef0123456789abcdef/devices/42")
-    '/v1/account/:id/devices/:id'
+    '/v1/account/_id_/devices/_id_'
     """
-    return "/".join(":id" if seg and _ID_SEGMENT.match(seg) else seg for seg in path.split("/"))
+    return "/".join("_id_" if seg and _ID_SEGMENT.match(seg) else seg for seg in path.split("/"))
+
+
+# Framework route parameters: Starlette "{uid}"/"{uid:str}", Django/Flask
+# "<int:uid>"/"<uid>", Express-style ":uid". statsd tag values allow only
+# A-Z a-z 0-9 _ . / -, so a parameter is spelt "_uid_".
+_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}|<(?:[^:>]+:)?([^>]+)>|:(\w+)")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_./-]")
+
+
+def path_tag(route: str) -> str:
+    """A route template as a statsd tag value.
+
+    >>> path_tag("/v1/account/{uid}/devices/<int:n>")
+    '/v1/account/_uid_/devices/_n_'
+    """
+    spelt = _PARAM.sub(lambda m: f"_{m.group(1) or m.group(2) or m.group(3)}_", route)
+    return _UNSAFE.sub("_", spelt)
 
 
 def _finish(
@@ -63,7 +80,7 @@ def _finish(
     if method:
         tags["method"] = method
     if route:
-        tags["path"] = route
+        tags["path"] = path_tag(route)
     record(Timing(TIMING, ms, tags=tags))
     fields: dict[str, Any] = {
         "errno": errno,

@@ -85,6 +85,11 @@ class Log:
 
 
 # ------------------------------------------------------------------ statsd
+#
+# Tags are encoded InfluxDB/Telegraf style in the name (``name,key=value:1|c``),
+# keys sorted. ``rate`` is the sample rate; None takes ``configure(statsd_sample_rate=)``.
+# Names and tag values that look like user identity (email, IP, 32+ hex token)
+# are refused: statsd is aggregate by construction (see ``_statsd``).
 
 
 @attrs.frozen(slots=True, eq=True, hash=False)
@@ -94,7 +99,7 @@ class Timing:
     name: str
     ms: float
     tags: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_map)
-    rate: float = 1.0
+    rate: float | None = None
 
 
 @attrs.frozen(slots=True, eq=True, hash=False)
@@ -104,7 +109,7 @@ class Counter:
     name: str
     value: int = 1
     tags: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_map)
-    rate: float = 1.0
+    rate: float | None = None
 
 
 @attrs.frozen(slots=True, eq=True, hash=False)
@@ -114,18 +119,21 @@ class Gauge:
     name: str
     value: float
     tags: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_map)
-    rate: float = 1.0
+    rate: float | None = None
     delta: bool = False
 
 
 @attrs.frozen(slots=True, eq=True, hash=False)
 class Set:
-    """A statsd set: counts unique ``value``s per flush (``name:value|s``)."""
+    """A statsd set: counts unique ``value``s per flush (``name:value|s``).
+
+    The value obeys the tag-value rules, so a set of uids or emails is refused.
+    """
 
     name: str
     value: str
     tags: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_map)
-    rate: float = 1.0
+    rate: float | None = None
 
 
 # ------------------------------------------------------------------ Sentry

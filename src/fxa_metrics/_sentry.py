@@ -45,6 +45,7 @@ from ._errors import ConfigurationError, InvalidRecordError
 from ._records import Crash
 from ._sink import Sink
 from ._stats import logger
+from ._statsd import StatsdLine
 
 if TYPE_CHECKING:
     from sentry_sdk import Client
@@ -306,25 +307,23 @@ def _close_at_exit(ref: weakref.ref[SentrySink]) -> None:
 class SentrySpanSink(Sink):
     """Sentry Performance: a Timing also goes out as a transaction (when tracing is on).
 
-    Registered on the *statsd* route, so it receives whatever the statsd
-    prepare returns. It duck-types the prepared object: anything with a str
-    ``name`` and a numeric ``ms`` is a timing (``tags`` optional); everything
-    else on that route (counters, gauges, sets) is ignored. Sampling happens
-    before anything is built.
+    Registered on the *statsd* route, so it receives the checked
+    :class:`~fxa_metrics._statsd.StatsdLine`: a line of kind ``ms`` is a timing
+    (its tags already checked and sorted); counters, gauges and sets are
+    ignored. Sampling happens before anything is built.
     """
 
     def __init__(self, crashes: SentrySink, sample_rate: float) -> None:
         self._crashes = crashes
         self.sample_rate = sample_rate
 
-    def emit(self, record: Any) -> None:
-        name, ms = getattr(record, "name", None), getattr(record, "ms", None)
-        if not isinstance(name, str) or not isinstance(ms, int | float) or isinstance(ms, bool):
+    def emit(self, record: StatsdLine) -> None:
+        if record.kind != "ms":
             return
         if random.random() >= self.sample_rate:
             return
+        name, ms, tags = record.name, float(record.value), dict(record.tags)
         end = datetime.now(UTC)
-        tags = getattr(record, "tags", None)
         event: dict[str, Any] = {
             "type": "transaction",
             "transaction": name,
@@ -334,8 +333,8 @@ class SentrySpanSink(Sink):
             "contexts": {"trace": {**_trace_context(), "op": "fxa.timing", "status": "ok"}},
             "spans": [],
         }
-        if isinstance(tags, Mapping) and tags:
-            event["tags"] = {str(k): str(v)[:_TAG_VALUE_MAX] for k, v in tags.items()}
+        if tags:
+            event["tags"] = {k: v[:_TAG_VALUE_MAX] for k, v in tags.items()}
         self._crashes.capture(event, {}, None)
 
     def __repr__(self) -> str:
