@@ -185,3 +185,23 @@ def test_opted_out_user_product_events_dropped_but_deletion_sent(cap: testing.Ca
         fm.record(fm.DeletionRequest())
     assert [p.ping for p in cap.pings()] == ["server-deletion-request"]
     assert fm.stats().drops == {"consent": 1}
+
+
+def test_reconfiguring_closes_the_previous_sinks() -> None:
+    closed: list[str] = []
+
+    class Closing(fm.Sink):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def emit(self, record: object) -> None:
+            pass
+
+        def close(self, timeout: float | None = None) -> None:
+            closed.append(self.name)
+
+    _configure(sinks={"mozlog": [Closing("first")]})
+    _configure(sinks={"mozlog": [Closing("second")]})
+    assert closed == ["first"]
+    fm.reset()
+    assert closed == ["first", "second"]

@@ -48,13 +48,16 @@ def test_every_kind_goes_out_in_command_line_order_with_prefix_and_sorted_tags(
         *to(rx, "--statsd-prefix", "fxa-auth-server."),
     )  # fmt: skip
     assert (p.returncode, p.stderr) == (0, "")
-    assert rx.wait_for(5) == [
+    sent = [
         b"fxa-auth-server.url_request,method=POST,result=ok:12.500000|ms",
         b"fxa-auth-server.login.complete,method=POST,result=ok:1|c",
         b"fxa-auth-server.login.retry,method=POST,result=ok:3|c",
         b"fxa-auth-server.pool.size,method=POST,result=ok:7|g",
         b"fxa-auth-server.active.clients,method=POST,result=ok:sync|s",
     ]
+    assert rx.wait_for(5) == sent
+    # The engineer sees exactly the bytes that went out.
+    assert p.stdout.splitlines() == [f"statsd: {d.decode()}" for d in sent]
 
 
 def test_pii_tag_is_a_drop_and_nothing_is_sent(rx: UdpReceiver) -> None:

@@ -130,3 +130,23 @@ def records(args: argparse.Namespace) -> list[Any]:
         else:
             out.append(Set(name, raw or "", tags=tags))
     return out
+
+
+def echo_sent(rt: Any, out: Any) -> None:
+    """Print every datagram the runtime's statsd sinks send, as sent (prefix, rate and all).
+
+    The engineer checking a deployment's wiring sees the very bytes that went
+    to ``--statsd-host``, not a re-rendering of them.
+    """
+    from ._statsd import StatsdSink
+
+    for sink in rt.sinks.get("statsd", ()):
+        if isinstance(sink, StatsdSink):
+            client = sink.client
+            send = client._send
+
+            def echoing(data: str, send: Any = send) -> None:
+                send(data)
+                print(f"statsd: {data}", file=out)
+
+            client._send = echoing

@@ -29,4 +29,4 @@ class Sink(abc.ABC):
         """Push out anything buffered, waiting at most ``timeout`` seconds."""
 
     def close(self, timeout: float | None = None) -> None:  # noqa: B027 - optional hook
-        """Release resources; called by ``fxa_metrics.shutdown()``/``reset()``."""
+        """Release resources; called by ``fxa_metrics.reset()`` and on reconfiguration."""

@@ -204,6 +204,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     rt = _facade.get_runtime()
     assert rt is not None
+    _cli_statsd.echo_sent(rt, sys.stdout)
     defs = rt.defs
     before = rt.stats.snapshot().drops
     reported: list[str] = []
