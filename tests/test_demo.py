@@ -29,7 +29,14 @@ def test_demo_runs_and_reports_every_sink() -> None:
     assert "ping=events" in out
     assert "ping=accounts-activity" in out
     assert "ping=server-deletion-request" in out
-    assert "MozLog receiver: 2 line(s)" in out
+    assert "MozLog receiver (the service's log stream): 6 line(s)" in out
+    # A real UDP socket got the timings of every request and the batched counters.
+    assert "statsd receiver (UDP 127.0.0.1:" in out
+    assert out.count("fxa-example-api.url_request,method=") == 6
+    assert "fxa-example-api.account.email_changed:1|c" in out
+    # A real HTTP endpoint got the crash, scrubbed.
+    assert "Sentry receiver (HTTP http://127.0.0.1:" in out
+    assert "RuntimeError: mailer failed for [Filtered] from [Filtered]" in out
+    assert "alice@example.com" not in out.split("-- Sentry receiver")[1]
     # The opted-out user's login and the misspelt extra were withheld and counted.
-    assert "'consent': 1" in out
-    assert "'invalid_extra': 1" in out
+    assert "{'consent': 1, 'invalid_extra': 1}" in out
