@@ -1,9 +1,12 @@
 """pytest plugin, registered through the ``pytest11`` entry point: installing is enough.
 
-Fixture ``fxa_metrics_capture``: every sink captured in memory, strict mode on.
-At teardown, any internal error fxa_metrics contained during the test is
+Fixture ``fxa_metrics_capture``: every sink captured in memory, strict mode on,
+with the assertion helpers of :class:`fxa_metrics.testing.Capture`. At
+teardown every captured Glean payload is validated against the pipeline's
+schema, and any internal error fxa_metrics contained during the test is
 re-raised, so a hidden bug fails the test (as sentry-python's own suite does).
-Mark a test ``no_internal_errors_check`` when it checks containment itself.
+Mark a test ``no_internal_errors_check`` when it checks containment itself;
+``@pytest.mark.fxa_metrics(**settings)`` passes settings to the capture.
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ from typing import Any
 
 import pytest
 
-from . import _facade, testing
+# Before the import below: pytest rewrites asserts only in modules registered
+# before they are first imported.
+pytest.register_assert_rewrite("fxa_metrics.testing")
+
+from . import _facade, testing  # noqa: E402 - after register_assert_rewrite, on purpose
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -21,6 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "no_internal_errors_check: contained fxa_metrics internal errors are expected",
     )
+    config.addinivalue_line("markers", "fxa_metrics(**settings): settings for the capture")
 
 
 @pytest.fixture
@@ -34,5 +42,6 @@ def fxa_metrics_capture(request: pytest.FixtureRequest) -> Iterator[testing.Capt
         yield cap
         rt = _facade.get_runtime()
         errors = list(rt.stats.internal_errors) if rt is not None else []
+        cap.validate()
     if errors and request.node.get_closest_marker("no_internal_errors_check") is None:
         raise errors[0]
