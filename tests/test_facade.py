@@ -205,3 +205,23 @@ def test_reconfiguring_closes_the_previous_sinks() -> None:
     assert closed == ["first"]
     fm.reset()
     assert closed == ["first", "second"]
+
+
+def test_bad_bind_fields_in_production_are_dropped_and_counted_not_raised() -> None:
+    out = _configure(strict=False)
+    with fm.bind(flowId="x", uid=UID, metrics_opt_out="yes", user_agent=42):  # type: ignore[arg-type]
+        ctx = fm.current_context()
+        fm.record("login.complete")
+    # The good fields stay; the bad ones are gone, counted, and the request goes on.
+    assert (ctx.uid, ctx.metrics_opt_out, ctx.user_agent) == (UID, None, None)
+    assert fm.stats().errors == {"invalid_context": 3}
+    assert len(out.getvalue().splitlines()) == 1
+
+
+def test_bad_bind_fields_in_strict_mode_raise() -> None:
+    _configure(strict=True)
+    with (
+        pytest.raises(fm.ConfigurationError, match="metrics_opt_out must be a bool"),
+        fm.bind(metrics_opt_out="yes"),  # type: ignore[arg-type]
+    ):
+        pass

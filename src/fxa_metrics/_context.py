@@ -117,27 +117,47 @@ def in_request(ctx: RequestContext) -> bool:
     return ctx is not _EMPTY_CONTEXT
 
 
+def _bad_field(fields: dict[str, Any], name: str, message: str) -> None:
+    """A programming error in bind(): loud in strict mode (and before configure()),
+    dropped, counted and logged once in production, where it must never fail a request."""
+    from . import _facade
+    from ._errors import ConfigurationError
+
+    rt = _facade.get_runtime()
+    if rt is None or rt.strict:
+        raise ConfigurationError(message)
+    fields.pop(name, None)
+    rt.stats.error("invalid_context", name, message)
+
+
 def _layer(base: RequestContext, fields: dict[str, Any], new_request: bool) -> RequestContext:
     unknown = set(fields) - CONTEXT_FIELDS
     if unknown:
-        # Fail loudly: a misspelt key (``flowId``) would otherwise vanish silently.
-        from ._errors import ConfigurationError
-
-        raise ConfigurationError(
+        # A misspelt key (``flowId``) would otherwise vanish silently.
+        message = (
             f"unknown request context field(s): {', '.join(sorted(unknown))}; "
             f"known: {', '.join(sorted(CONTEXT_FIELDS))}"
         )
-    for name, value in fields.items():
-        if value is None or name in _NON_TEXT_FIELDS:
+        for name in sorted(unknown):
+            _bad_field(fields, name, message)
+    for name, value in list(fields.items()):
+        if value is None:
+            continue
+        if name in _NON_TEXT_FIELDS:
+            if not isinstance(value, bool):
+                _bad_field(
+                    fields, name, f"request context field {name} must be a bool or None, "
+                    f"got {type(value).__name__}"
+                )  # fmt: skip
             continue
         if not isinstance(value, str):
-            from ._errors import ConfigurationError
-
-            # A programming error, like a misspelt key: every Glean string
-            # metric and the envelope's user_agent/ip_address must be str.
-            raise ConfigurationError(
-                f"request context field {name} must be a str or None, got {type(value).__name__}"
+            # Every Glean string metric and the envelope's user_agent/ip_address must be str.
+            _bad_field(
+                fields,
+                name,
+                f"request context field {name} must be a str or None, got {type(value).__name__}",
             )
+            continue
         if not value.isascii():
             # Header values decoded with surrogateescape can carry lone
             # surrogates, which no UTF-8 JSON line can hold. This is request
