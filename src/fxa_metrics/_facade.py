@@ -131,7 +131,7 @@ class Runtime:
 
 _runtime: Runtime | None = None
 _lock = threading.Lock()
-# Counters outlive reconfiguration only through stats(); before configure() they are here.
+# What stats() reports while unconfigured: nothing is recorded, so nothing is dropped.
 _orphan_stats = Stats()
 
 
@@ -156,7 +156,11 @@ def record(what: Any, /, extra: Mapping[str, Any] | None = None, **kwargs: Any) 
         return  # before configure(): a no-op, by design
     try:
         if isinstance(what, str):
-            what = Event(what, extra=extra, **kwargs)
+            try:
+                what = Event(what, extra=extra, **kwargs)
+            except (TypeError, ValueError) as e:
+                # Bad argument shapes (unknown keyword, metrics="0"): precise, never a crash.
+                raise InvalidRecordError(what, None, str(e)) from e
         elif extra is not None or kwargs:
             raise InvalidRecordError(
                 _metric_of(what), None, "extra=/keywords go with a metric name, not a record object"
@@ -181,12 +185,6 @@ def record(what: Any, /, extra: Mapping[str, Any] | None = None, **kwargs: Any) 
         rt.stats.drop(e.reason, e.metric, str(e))
         if rt.strict:
             raise
-    except (TypeError, ValueError) as e:
-        # Bad argument shapes (Event(name=42), metrics="0"): a precise error, never a crash.
-        err = InvalidRecordError(_metric_of(what), None, str(e))
-        rt.stats.drop(err.reason, err.metric, str(e))
-        if rt.strict:
-            raise err from e
     except Exception as e:
         # Our own bug. Contained in production, kept for the pytest tripwire.
         rt.stats.drop("internal_error", _metric_of(what), repr(e))
