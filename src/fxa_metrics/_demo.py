@@ -118,7 +118,8 @@ def main() -> int:
             statsd_host=statsd.host,
             statsd_port=statsd.port,
             statsd_prefix="fxa-example-api",
-            sentry_dsn=sentry.dsn("42"),
+            # sentry-sdk is optional (fxa-metrics[sentry]): without it, no Sentry sink.
+            sentry_dsn=sentry.dsn("42") if _has_sentry() else None,
         )
         # The demo prints drops itself; the once-per-kind warnings would repeat them.
         logging.getLogger("fxa_metrics").addHandler(logging.NullHandler())
@@ -139,14 +140,18 @@ def main() -> int:
             print(f"== {i}. {title}\n   {method} {path} -> {_request(app, method, path, uid)}")
         _facade.flush()
         statsd.wait_for(len(script) + 2, timeout=2.0)
-        sentry.wait_for(1, timeout=5.0)
+        if _has_sentry():
+            sentry.wait_for(1, timeout=5.0)
         _print_glean(glean_out.getvalue())
         _print_lines("MozLog receiver (the service's log stream)", log_out.getvalue())
         _print_lines(
             f"statsd receiver (UDP 127.0.0.1:{statsd.port})",
             "\n".join(line.decode() for line in statsd.lines()),
         )
-        _print_sentry(sentry)
+        if _has_sentry():
+            _print_sentry(sentry)
+        else:
+            print("\n-- Sentry: sentry-sdk is not installed (pip install 'fxa-metrics[sentry]')")
         snap = _facade.stats()
         print("\n-- drops (fxa_metrics.stats().drops):", dict(sorted(snap.drops.items())))
     finally:
@@ -154,6 +159,12 @@ def main() -> int:
         statsd.close()
         sentry.close()
     return 0
+
+
+def _has_sentry() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("sentry_sdk") is not None
 
 
 def _facade_app() -> Callable[..., Iterable[bytes]]:
