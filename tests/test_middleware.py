@@ -98,6 +98,8 @@ def test_flask_wsgi_middleware(cap: testing.Capture) -> None:
     assert summary["rid"] == "rid-1"
     assert summary["lang"] == "de-DE"
     assert summary["path"] == f"/v1/account/{UID}/login"
+    # The uid the handler bound (inside the middleware's binding) is in the summary.
+    assert summary["uid"] == UID
     app.config["PROPAGATE_EXCEPTIONS"] = True
     with pytest.raises(RuntimeError, match="kaboom"):
         client.get("/boom")

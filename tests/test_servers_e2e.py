@@ -105,6 +105,9 @@ def _check(lines: list[dict[str, Any]], service: str) -> set[int]:
     assert seen == set(consenting)
     assert len(summaries) == N
     assert all(s["Logger"] == service and s["Fields"]["code"] == 200 for s in summaries)
+    # Every summary names its user (bound by the handler, inside the middleware),
+    # opted out or not: uid is operational, as in FxA's request.summary.
+    assert {s["Fields"]["uid"] for s in summaries} == set(UIDS)
     return {ln["Pid"] for ln in glean}
 
 

@@ -11,12 +11,13 @@ values over the current ones and restores the previous context on exit.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import hashlib
 import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ParamSpec, TypeVar, cast
 
 import attrs
@@ -101,6 +102,9 @@ COMMON_METRICS: dict[str, str] = {
 _NON_TEXT_FIELDS = frozenset({"metrics_opt_out", "skip_client_ip"})
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
+# state key: the uid a handler bound (in a nested bind) during this request.
+REQUEST_UID = "request_uid"
+
 _EMPTY_CONTEXT = RequestContext()
 _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
     "fxa_metrics_request", default=_EMPTY_CONTEXT
@@ -110,6 +114,16 @@ _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
 def current() -> RequestContext:
     """The request context bound in this thread/task (an empty one if none)."""
     return _current.get()
+
+
+@contextlib.contextmanager
+def use(ctx: RequestContext) -> Iterator[RequestContext]:
+    """Make an already-built context current again (same fields, same request state)."""
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
 
 
 def in_request(ctx: RequestContext) -> bool:
@@ -172,6 +186,10 @@ def _layer(base: RequestContext, fields: dict[str, Any], new_request: bool) -> R
     # must not share it, or a cached answer would leak into every later request.
     fresh = new_request or base is _EMPTY_CONTEXT
     state: dict[str, Any] = {} if fresh else base.state
+    if fields.get("uid"):
+        # The request's user, once known, for whoever summarises the request
+        # from an outer binding (the middleware's request.summary line).
+        state[REQUEST_UID] = fields["uid"]
     return attrs.evolve(base, state=state, **fields)
 
 

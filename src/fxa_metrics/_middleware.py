@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, ParamSpec, TypeVar, cast
 
-from ._context import bind, current
+from ._context import REQUEST_UID, RequestContext, bind, current, use
 from ._facade import record
 from ._records import Crash, Log, Timing
 
@@ -92,8 +92,11 @@ def _finish(
         "t": round(ms),
         "code": code,
     }
-    if ctx.uid:
-        fields["uid"] = ctx.uid
+    # The handler usually binds the user itself, inside our binding: its uid
+    # is in the request's shared state (FxA logs uid in request.summary).
+    uid = ctx.uid or ctx.state.get(REQUEST_UID)
+    if uid:
+        fields["uid"] = uid
     record(Log(SUMMARY, fields))
 
 
@@ -247,13 +250,12 @@ class WSGIMiddleware:
         binding.__exit__(None, None, None)
         # The summary is written when the server closes the body, so `t`
         # covers streaming, and the context is re-bound for it.
-        return _ClosingBody(body, lambda: self._after(binding, t0, status[0], environ, ctx.method))
+        return _ClosingBody(body, lambda: self._after(ctx, t0, status[0], environ))
 
-    def _after(
-        self, binding: bind, t0: float, code: int, environ: Mapping[str, Any], method: str | None
-    ) -> None:
-        with binding:
-            self._done(t0, code, environ, method)
+    def _after(self, ctx: RequestContext, t0: float, code: int, environ: Mapping[str, Any]) -> None:
+        # The same request context (and its state: the handler's uid) as during the call.
+        with use(ctx):
+            self._done(t0, code, environ, ctx.method)
 
     def _done(
         self,
