@@ -125,53 +125,69 @@ def instrument(
     """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        name = route or getattr(fn, "__qualname__", "handler")
-
-        def fields() -> dict[str, Any]:
-            ctx = current()
-            out: dict[str, Any] = {}
-            if ctx.path is None:
-                out["path"] = name
-            if ctx.method is None and method is not None:
-                out["method"] = method
-            if ctx.rid is None:
-                out["rid"] = str(uuid.uuid4())
-            return out
+        name: str = route or getattr(fn, "__qualname__", None) or "handler"
 
         if inspect.iscoroutinefunction(fn):
             afn = cast(Callable[P, Awaitable[Any]], fn)
 
             @functools.wraps(fn)
             async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                with bind(**fields()) as ctx:
-                    t0 = time.perf_counter()
-                    try:
-                        result = await afn(*args, **kwargs)
-                    except BaseException as e:
-                        _crash(e)
-                        _finish(t0=t0, code=500, method=ctx.method, route=name, errno=999)
-                        raise
-                    _finish(t0=t0, code=_status_of(result), method=ctx.method, route=name)
+                with _Handling(name, method) as handling:
+                    result = await afn(*args, **kwargs)
+                    handling.done(result)
                     return result
 
             return cast(Callable[P, R], awrapper)
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            with bind(**fields()) as ctx:
-                t0 = time.perf_counter()
-                try:
-                    result = fn(*args, **kwargs)
-                except BaseException as e:
-                    _crash(e)
-                    _finish(t0=t0, code=500, method=ctx.method, route=name, errno=999)
-                    raise
-                _finish(t0=t0, code=_status_of(result), method=ctx.method, route=name)
+            with _Handling(name, method) as handling:
+                result = fn(*args, **kwargs)
+                handling.done(result)
                 return result
 
         return wrapper
 
     return decorate
+
+
+class _Handling:
+    """One handler call for ``instrument``: binds, times, and summarises it exactly once.
+
+    Shared by the sync and async wrappers, so both behave the same: the result
+    goes back untouched, an exception is captured and re-raised unchanged.
+    """
+
+    def __init__(self, route: str, method: str | None) -> None:
+        self.route = route
+        self.method = method
+        self.finished = False
+
+    def __enter__(self) -> _Handling:
+        ctx = current()
+        fields: dict[str, Any] = {}
+        if ctx.path is None:
+            fields["path"] = self.route
+        if ctx.method is None and self.method is not None:
+            fields["method"] = self.method
+        if ctx.rid is None:
+            fields["rid"] = str(uuid.uuid4())
+        self._binding = bind(**fields)
+        self.ctx = self._binding.__enter__()
+        self.t0 = time.perf_counter()
+        return self
+
+    def done(self, result: Any) -> None:
+        self.finished = True
+        _finish(t0=self.t0, code=_status_of(result), method=self.ctx.method, route=self.route)
+
+    def __exit__(self, typ: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if exc is not None and not self.finished:
+                _crash(exc)
+                _finish(t0=self.t0, code=500, method=self.ctx.method, route=self.route, errno=999)
+        finally:
+            self._binding.__exit__(typ, exc, tb)
 
 
 def _crash(exc: BaseException) -> None:
