@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from . import _consent, _glean, _sentry, _statsd
 from ._config import Settings, build_settings
@@ -140,6 +140,26 @@ def _metric_of(what: Any) -> str:
     if isinstance(what, str):
         return what
     return name if isinstance(name, str) else type(what).__name__
+
+
+# Everything record() accepts as a record object.
+Record = Event | Metrics | DeletionRequest | Log | Timing | Counter | Gauge | Set | Crash
+
+
+@overload
+def record(
+    what: str,
+    /,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    metrics: Mapping[str, Any] | None = None,
+    ping: str | None = None,
+    skip_client_ip: bool = False,
+) -> None: ...
+
+
+@overload
+def record(what: Record, /) -> None: ...
 
 
 def record(what: Any, /, extra: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
