@@ -423,3 +423,34 @@ def test_bind_rejects_non_text_values_loudly() -> None:
     configure()
     with pytest.raises(fm.InvalidValueError):
         fm.record(fm.DeletionRequest(uid=123))  # type: ignore[arg-type]
+
+
+def test_document_ids_are_unique_v4_and_never_shared_with_a_forked_child() -> None:
+    import os
+    import uuid
+    import warnings
+
+    from fxa_metrics._glean import uuid4_hex
+
+    ids = [uuid4_hex() for _ in range(1000)]
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
+    uuid4_hex()  # the parent now holds pre-made ids
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a threaded process; this child only
+        # computes ids and _exits, so the warning does not apply.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: report the ids it would use, then leave at once
+        os.close(read)
+        os.write(write, ",".join(uuid4_hex() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        child = set(f.read().split(","))
+    os.waitpid(pid, 0)
+    parent = {uuid4_hex() for _ in range(50)}
+    # Without the at-fork reset both would pop the same pre-made ids.
+    assert len(child) == 50
+    assert not child & parent

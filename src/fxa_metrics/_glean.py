@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import attrs
 import orjson
@@ -58,9 +58,12 @@ GLEAN_EVENT_MOZLOG_TYPE = "glean-server-event"
 OverflowHook = Callable[[str, str | None, int], None]
 
 
-@attrs.frozen(slots=True, eq=True, hash=False)
-class GleanPing:
-    """One prepared server-side ping submission: exactly what goes into the payload."""
+class GleanPing(NamedTuple):
+    """One prepared server-side ping submission: exactly what goes into the payload.
+
+    A NamedTuple rather than an attrs class: immutable all the same, built once
+    per event on the hot path, at under half the cost of a frozen attrs instance.
+    """
 
     ping: str
     metrics: Mapping[str, Mapping[str, Any]]  # type -> identifier -> value
@@ -392,16 +395,32 @@ def prepare_deletion(
 # ------------------------------------------------------------------ encoding
 
 
-def uuid4_hex() -> str:
-    """A random (version 4) UUID string, without building a ``uuid.UUID``.
-
-    Same randomness source as ``uuid.uuid4`` (``os.urandom``), a third of its cost.
-    """
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
+def _format_uuid4(raw: bytes) -> str:
+    b = bytearray(raw)
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_ID_BATCH = 128
+# Pre-made ids, taken with list.pop() (atomic under the GIL, so no lock).
+_ids: list[str] = []
+
+
+def uuid4_hex() -> str:
+    """A random (version 4) UUID string, as ``str(uuid.uuid4())``.
+
+    Same randomness source as ``uuid.uuid4`` (``os.urandom``), read 128 ids at
+    a time: one syscall per event was an eighth of an event's cost.
+    """
+    try:
+        return _ids.pop()
+    except IndexError:
+        raw = os.urandom(16 * _ID_BATCH)
+        # Two threads refilling at once only make a few spare ids.
+        _ids.extend(_format_uuid4(raw[i : i + 16]) for i in range(16, len(raw), 16))
+        return _format_uuid4(raw[:16])
 
 
 _UTC = _dt.UTC
@@ -411,6 +430,9 @@ _pid = os.getpid()
 def _refresh_pid() -> None:
     global _pid
     _pid = os.getpid()
+    # A forked child must never hand out ids its parent pre-made: the pipeline
+    # deduplicates on document_id, so a shared id would silently lose a ping.
+    _ids.clear()
 
 
 # A pre-fork server (gunicorn) forks after import: every worker must report its own Pid.
