@@ -100,8 +100,6 @@ ANALYTICS_LOG_FIELDS: frozenset[str] = frozenset(
     | {"flowbegintime", "utm", "useridsha256"}
 )
 
-# Fields every MozLog line gets, so staging and production lines are told apart.
-
 _CACHE = "fxa_metrics.consent"  # state[...] -> dict[Key, Answer]: what resolution found
 _OVERRIDE = "fxa_metrics.consent_set"  # state[...] -> dict[User, bool]: set_opt_out()
 # Set while a lookup runs: a record the lookup itself makes must not resolve

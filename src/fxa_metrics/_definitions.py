@@ -29,7 +29,6 @@ SERVER_ROUTE_TYPES = frozenset(
 # Pings every server app has without declaring them in pings.yaml.
 BUILTIN_PINGS = ("events", "server-deletion-request")
 DELETION_PING = "server-deletion-request"
-EXTRA_TYPES = frozenset({"string", "boolean", "quantity"})
 
 # Glean's limits, in UTF-8 bytes as the SDK measures them.
 MAX_STRING_BYTES = 255
