@@ -10,12 +10,15 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from os import PathLike
-from typing import IO, Any, Literal, TypeAlias
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
 
 from ._errors import ConfigurationError
 from ._sink import Sink
+
+if TYPE_CHECKING:  # the table's type only: _route_table imports this module
+    from ._route_table import Route
 
 _APP_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
 _SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -149,10 +152,14 @@ class Settings:
     glean_logger: str | None = None  # MozLog Logger of Glean lines; default "<service>-glean"
     # --- MozLog: attach our stdout handler "auto" (only if logging is not set up),
     # "always" or "never"
-    mozlog_handler: Literal["auto", "always", "never"] = attrs.field(
-        default="auto", validator=attrs.validators.in_(("auto", "always", "never"))
+    mozlog_handler: Literal["auto", "own", "host", "always", "never"] = attrs.field(
+        default="auto",
+        validator=attrs.validators.in_(("auto", "own", "host", "always", "never")),
     )
     mozlog_stream: IO[str] | None = None
+    # How long a line may wait for a stdout pipe nobody reads before it is
+    # dropped and counted (write_timeout); record() never blocks longer.
+    write_timeout: float = attrs.field(default=0.5, validator=_timeout)
 
     # --- statsd (DESIGN 3.3). Not given = the usual environment variables
     # (STATSD_HOST, STATSD_PORT, STATSD_PREFIX); no host at all = no statsd sink.
@@ -179,6 +186,8 @@ class Settings:
     # with replace_sinks=True only these are used (tests, custom transports).
     sinks: Mapping[str, Sequence[Sink]] = attrs.field(factory=dict)
     replace_sinks: bool = False
+    # Routes added to the default table (each must name a consent policy).
+    routes: tuple[Route, ...] = attrs.field(default=(), converter=tuple)
 
 
 def build_settings(**kwargs: Any) -> Settings:

@@ -22,6 +22,9 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 import attrs
 
+from . import _runtime
+from ._errors import ConfigurationError
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -134,10 +137,7 @@ def in_request(ctx: RequestContext) -> bool:
 def _bad_field(fields: dict[str, Any], name: str, message: str) -> None:
     """A programming error in bind(): loud in strict mode (and before configure()),
     dropped, counted and logged once in production, where it must never fail a request."""
-    from . import _facade
-    from ._errors import ConfigurationError
-
-    rt = _facade.get_runtime()
+    rt = _runtime.current()
     if rt is None or rt.strict:
         raise ConfigurationError(message)
     fields.pop(name, None)
