@@ -53,7 +53,8 @@ def test_a_line_reaches_the_os_before_record_returns_even_if_the_process_is_kill
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert proc.stderr is not None and proc.stdout is not None
+    assert proc.stderr is not None
+    assert proc.stdout is not None
     chunks: list[bytes] = []
     # stdout is drained as it comes, as a log collector does.
     reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()))  # type: ignore[union-attr]
@@ -107,7 +108,8 @@ def test_a_stdout_nobody_reads_bounds_record_and_counts_the_loss() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert proc.stderr is not None and proc.stdout is not None
+    assert proc.stderr is not None
+    assert proc.stdout is not None
     # Lines are read from stderr only; stdout stays unread until the child is done.
     report = proc.stderr.read().decode().split()
     proc.kill()
