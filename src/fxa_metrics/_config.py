@@ -10,15 +10,12 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from os import PathLike
-from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import IO, Any, Literal, TypeAlias
 
 import attrs
 
 from ._errors import ConfigurationError
 from ._sink import Sink
-
-if TYPE_CHECKING:  # the table's type only: _route_table imports this module
-    from ._route_table import Route
 
 _APP_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
 _SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -186,8 +183,9 @@ class Settings:
     # with replace_sinks=True only these are used (tests, custom transports).
     sinks: Mapping[str, Sequence[Sink]] = attrs.field(factory=dict)
     replace_sinks: bool = False
-    # Routes added to the default table (each must name a consent policy).
-    routes: tuple[Route, ...] = attrs.field(default=(), converter=tuple)
+    # fxa_metrics.Route objects added to the default table, each naming its
+    # consent policy (checked, with everything else about them, by build_table).
+    routes: tuple[object, ...] = attrs.field(default=(), converter=tuple)
 
 
 def build_settings(**kwargs: Any) -> Settings:

@@ -49,8 +49,9 @@ from typing import Any, TypeAlias, cast
 import attrs
 
 from . import _runtime as _runtime_mod
+from ._common_metrics import COMMON_METRICS
 from ._config import ConsentLookup, Settings
-from ._context import COMMON_METRICS, RequestContext, current, in_request
+from ._context import RequestContext, current, in_request
 from ._records import Log
 from ._runtime import Runtime
 

@@ -82,24 +82,6 @@ CONTEXT_FIELDS: frozenset[str] = frozenset(
     a.name for a in attrs.fields(RequestContext) if a.name not in ("uid_sha256", "state")
 )
 
-# Glean common metrics (FxA: string metrics with `lifetime: application`) and
-# the context attribute that fills each one.
-COMMON_METRICS: dict[str, str] = {
-    "account.user_id": "uid",
-    "account.user_id_sha256": "uid_sha256",
-    "relying_party.oauth_client_id": "oauth_client_id",
-    "relying_party.service": "service",
-    "session.device_type": "device_type",
-    "session.entrypoint": "entrypoint",
-    "session.entrypoint_experiment": "entrypoint_experiment",
-    "session.entrypoint_variation": "entrypoint_variation",
-    "session.flow_id": "flow_id",
-    "utm.campaign": "utm_campaign",
-    "utm.content": "utm_content",
-    "utm.medium": "utm_medium",
-    "utm.source": "utm_source",
-    "utm.term": "utm_term",
-}
 
 # Context fields that are not text (everything else is a str or None).
 _NON_TEXT_FIELDS = frozenset({"metrics_opt_out", "skip_client_ip"})

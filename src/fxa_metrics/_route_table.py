@@ -178,8 +178,6 @@ class Table:
 
 
 def _validate(route: Route, by_kind: dict[type, Route], by_name: dict[str, Route]) -> None:
-    if not isinstance(route, Route):
-        raise ConfigurationError(f"configure(routes=...): {route!r} is not an fxa_metrics.Route")
     if not isinstance(route.policy, Policy) or route.policy not in POLICIES:
         raise ConfigurationError(
             f"route {route.name!r} has no consent policy (policy={route.policy!r}); "
@@ -196,20 +194,25 @@ def _validate(route: Route, by_kind: dict[type, Route], by_name: dict[str, Route
     by_name[route.name] = route
 
 
-def build_table(extra: Iterable[Route] = ()) -> Table:
+def build_table(extra: Iterable[object] = ()) -> Table:
     """The default routes plus ``extra``, validated: a route without a policy is an error here."""
-    routes = (*DEFAULT_ROUTES, *extra)
+    routes: list[Route] = []
     by_kind: dict[type, Route] = {}
     by_name: dict[str, Route] = {}
-    for route in routes:
+    for route in (*DEFAULT_ROUTES, *extra):
+        if not isinstance(route, Route):
+            raise ConfigurationError(
+                f"configure(routes=...): {route!r} is not an fxa_metrics.Route"
+            )
         _validate(route, by_kind, by_name)
+        routes.append(route)
     for route in routes:
         for feed in route.feeds:
             if feed.route not in by_name:
                 raise ConfigurationError(
                     f"route {route.name!r} feeds {feed.route!r}, which is not a route"
                 )
-    return Table(routes, MappingProxyType(by_kind), MappingProxyType(by_name))
+    return Table(tuple(routes), MappingProxyType(by_kind), MappingProxyType(by_name))
 
 
 def build_sinks(table: Table, settings: Settings) -> dict[str, tuple[Sink, ...]]:
