@@ -97,7 +97,7 @@ def _header(sources: Sequence[StrPath]) -> list[str]:
         "# ruff: noqa",
         "# fmt: off",
         "import datetime",
-        "from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload",
+        "from typing import TYPE_CHECKING, Any, Literal, Never, TypedDict, overload",
         "",
         "import fxa_metrics",
         "",
@@ -132,7 +132,7 @@ def render(defs: Definitions, sources: Sequence[StrPath]) -> str:
         if md.type == "event" and (md.expired or md.disabled)
     )
     names = "".join(f"\n    {md.identifier!r}," for md in events)
-    lines.append(f"EventName = Literal[{names}\n]" if events else "EventName = Literal['']")
+    lines.append(f"EventName = Literal[{names}\n]" if events else "EventName = Never")
     lines.append(f"PingName = Literal[{', '.join(repr(p) for p in sorted(defs.pings))}]")
     if left_out:
         lines.append(f"# Expired or disabled, so not recordable: {', '.join(left_out)}")
