@@ -97,6 +97,9 @@ def test_at_run_time_record_is_fxa_metrics_record(tmp_path: Path) -> None:
     assert "login.complete" in stubs.EventName.__args__
     assert stubs.LoginErrorExtra.__annotations__.keys() == {"reason", "error_code"}
     assert set(stubs.__all__) >= {"record", "EventName", "PingName", "LoginErrorExtra"}
+    assert len(set(stubs.__all__)) == len(stubs.__all__)
+    # Events of one shape share an overload (and a TypedDict), under their own names too.
+    assert stubs.LoginErrorExtra is stubs.ErrorCodeReasonExtra
     with testing.capture(metrics_yaml=EXAMPLE_METRICS, pings_yaml=EXAMPLE_PINGS) as cap:
         stubs.record("login.complete", extra={"reason": "password"})
         cap.assert_event_once("login.complete", extra={"reason": "password"})
@@ -179,3 +182,33 @@ def test_stubs_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     # check --stubs with broken definitions: check itself reports them, once.
     assert cli.main(["check", "--metrics-yaml", missing, "--stubs", str(tmp_path / "x.py")]) == 1
     assert capsys.readouterr().err.count("file not found") == 1
+
+
+def _blocks(doc: str, lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", doc, flags=re.S)
+
+
+def test_the_ci_recipe_in_docs_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "lint.md").read_text()
+    (recipe,) = _blocks(doc, "sh")
+    commands = [line.split() for line in recipe.splitlines() if line.strip()]
+    assert all(cmd[0] == "fxa-metrics" for cmd in commands)
+    # The service layout the recipe assumes, with one clean call site.
+    _copy_definitions(tmp_path)
+    pkg = tmp_path / "src" / "myservice"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "app.py").write_text(
+        "from myservice._metrics_stubs import record\n\n"
+        "def done() -> None:\n"
+        '    record("login.complete", extra={"reason": "password"})\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    for cmd in commands:
+        assert cli.main(cmd[1:]) == 0, (cmd, capsys.readouterr())
+    # The GitHub Actions job runs the same lint and --check commands.
+    (job,) = _blocks(doc, "yaml")
+    for cmd in commands[1:]:
+        assert f"- run: {' '.join(cmd)}\n" in job

@@ -104,39 +104,36 @@ def _header(sources: Sequence[StrPath]) -> list[str]:
     ]
 
 
-def _overload(md: MetricDef, extra_td: str, ping_tds: dict[str, str]) -> list[str]:
-    pings = ", ".join(repr(p) for p in md.pings)
-    metrics = " | ".join(ping_tds[p] for p in md.pings)
+def _overload(
+    names: Sequence[str], pings: Sequence[str], extra_td: str, ping_tds: dict[str, str]
+) -> list[str]:
+    listed = "".join(f"\n        {n!r}," for n in names)
+    choices = ", ".join(repr(p) for p in pings)
+    metrics = " | ".join(ping_tds[p] for p in pings)
     # One ping: it is the default. Several: record() asks for ping=, so the stub does.
-    ping = f"Literal[{pings}] | None = None" if len(md.pings) == 1 else f"Literal[{pings}]"
+    ping = f"Literal[{choices}] | None = None" if len(pings) == 1 else f"Literal[{choices}]"
     return [
         "    @overload",
-        f"    def record(what: Literal[{md.identifier!r}], /, extra: {extra_td} | None = None, *,",
+        f"    def record(what: Literal[{listed}\n    ], /, extra: {extra_td} | None = None, *,",
         f"               metrics: {metrics} | None = None, ping: {ping},",
         "               skip_client_ip: bool = False) -> None: ...",
     ]
 
 
-def render(defs: Definitions, sources: Sequence[StrPath]) -> str:
-    """The stubs module's text for ``defs``, loaded from ``sources``."""
-    taken: set[str] = {"EventName", "PingName", "record"}
-    lines = _header(sources)
-    events = [
-        md
-        for md in sorted(defs.metrics.values(), key=lambda m: m.identifier)
-        if md.type == "event" and not (md.expired or md.disabled)
-    ]
-    left_out = sorted(
-        md.identifier
-        for md in defs.metrics.values()
-        if md.type == "event" and (md.expired or md.disabled)
-    )
-    names = "".join(f"\n    {md.identifier!r}," for md in events)
-    lines.append(f"EventName = Literal[{names}\n]" if events else "EventName = Never")
-    lines.append(f"PingName = Literal[{', '.join(repr(p) for p in sorted(defs.pings))}]")
-    if left_out:
-        lines.append(f"# Expired or disabled, so not recordable: {', '.join(left_out)}")
-    lines.append("")
+# Events that take the same extras in the same pings share one overload: a
+# checker lists every overload when a call matches none, so fewer reads better
+# (FxA's 83 events have 8 shapes).
+Shape = tuple[tuple[tuple[str, str], ...], tuple[str, ...]]
+
+
+def _shapes(events: Sequence[MetricDef]) -> dict[Shape, list[str]]:
+    shapes: dict[Shape, list[str]] = {}
+    for md in events:
+        shapes.setdefault((tuple(sorted(md.extras.items())), md.pings), []).append(md.identifier)
+    return shapes
+
+
+def _ping_metrics(defs: Definitions, taken: set[str], lines: list[str]) -> dict[str, str]:
     ping_tds: dict[str, str] = {}
     for ping in sorted(defs.pings):
         pd = defs.pings[ping]
@@ -146,23 +143,47 @@ def render(defs: Definitions, sources: Sequence[StrPath]) -> str:
             (ident, _VALUE_TYPES[kind]) for kind, ids in pd.metrics_by_type.items() for ident in ids
         )
         lines.append(_typed_dict(td, fields))
-    extra_tds: dict[str, str] = {}
-    for md in events:
-        td = _unique(f"{_camel(md.identifier)}Extra", taken)
-        extra_tds[md.identifier] = td
-        lines.append(_typed_dict(td, sorted((k, _EXTRA_TYPES[v]) for k, v in md.extras.items())))
-    lines += ["", "if TYPE_CHECKING:"]
-    for md in events:
-        lines += _overload(md, extra_tds[md.identifier], ping_tds)
+    return ping_tds
+
+
+def render(defs: Definitions, sources: Sequence[StrPath]) -> str:
+    """The stubs module's text for ``defs``, loaded from ``sources``."""
+    taken: set[str] = {"EventName", "PingName", "record"}
+    lines = _header(sources)
+    live = sorted(
+        (md for md in defs.metrics.values() if md.type == "event"), key=lambda m: m.identifier
+    )
+    events = [md for md in live if not (md.expired or md.disabled)]
+    left_out = [md.identifier for md in live if md.expired or md.disabled]
+    names = "".join(f"\n    {md.identifier!r}," for md in events)
+    lines.append(f"EventName = Literal[{names}\n]" if events else "EventName = Never")
+    lines.append(f"PingName = Literal[{', '.join(repr(p) for p in sorted(defs.pings))}]")
+    if left_out:
+        lines.append(f"# Expired or disabled, so not recordable: {', '.join(left_out)}")
+    lines.append("")
+    ping_tds = _ping_metrics(defs, taken, lines)
+    shapes = _shapes(events)
+    overloads: list[str] = []
+    for (extras, pings), idents in shapes.items():
+        keys = "".join(_camel(k) for k, _ in extras) or "No"
+        td = _unique(f"{keys}Extra", taken)
+        lines.append(_typed_dict(td, [(k, _EXTRA_TYPES[v]) for k, v in extras]))
+        # Each event's own name for its extras, for annotating a variable.
+        for ident in idents:
+            lines.append(f"{_unique(f'{_camel(ident)}Extra', taken)} = {td}")
+        overloads += _overload(idents, pings, td, ping_tds)
     objects = " | ".join(f"fxa_metrics.{name}" for name in _RECORD_OBJECTS)
     lines += [
+        "",
+        "if TYPE_CHECKING:",
+        *overloads,
         "    @overload",
         f"    def record(what: {objects}, /) -> None: ...",
         "    def record(what: Any, /, *args: Any, **kwargs: Any) -> None: ...",
         "else:",
         "    from fxa_metrics import record",
         "",
-        f"__all__ = {sorted(['EventName', 'PingName', 'record', *taken - {'record'}])!r}",
+        f"__all__ = {sorted(taken)!r}",
         "",
     ]
     return "\n".join(lines)
