@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
@@ -70,6 +71,39 @@ def test_mypy_strict_rejects_exactly_the_three_mistakes_lint_reports(
     assert (code, mypy_lines) == (0, []), output
 
 
+_PYRIGHT_ERROR = re.compile(r"^\s*\S*service\.py:(?P<line>\d+):(?P<col>\d+) - error: ")
+
+
+def _pyright(where: Path) -> tuple[int, list[int], str]:
+    """pyright in strict mode over the sample and its stubs (the PyPI wheel bundles pyright)."""
+    config = {"pythonVersion": "3.11", "typeCheckingMode": "strict"}
+    (where / "pyrightconfig.json").write_text(json.dumps(config))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyright", "--pythonpath", sys.executable],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [m["line"] for m in map(_PYRIGHT_ERROR.match, proc.stdout.splitlines()) if m]
+    return proc.returncode, sorted({int(n) for n in lines}), proc.stdout + proc.stderr
+
+
+def test_pyright_strict_rejects_the_same_three_mistakes(tmp_path: Path) -> None:
+    work = tmp_path / "svc"
+    work.mkdir()
+    assert cli.main(["stubs", *FXA_ARGS, "-o", str(work / "_metrics_stubs.py")]) == 0
+    shutil.copy(SAMPLE, work / "service.py")
+    code, lines, output = _pyright(work)
+    assert code == 1, output
+    assert lines == [20, 25, 30], output
+    # The generated module itself is clean under pyright's strict mode.
+    assert "_metrics_stubs.py:" not in output, output
+    (work / "service.py").write_text(fixed_sample())
+    code, lines, output = _pyright(work)
+    assert (code, lines) == (0, []), output
+
+
 def test_the_header_names_source_and_glean_parser_version(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -125,6 +159,17 @@ def test_pings_expired_and_disabled_events_shape_the_overloads(tmp_path: Path) -
     assert "'account.delete_complete'" not in stubs.split("EventName")[1].split("]")[0]
     empty = render(fm.load_definitions([], []), [])
     assert "EventName = Never" in empty
+    assert "Literal, Never, TypedDict" in empty
+    # Imports follow what is used (pyright's strict mode reports unused ones).
+    assert "import datetime" not in stubs
+    assert "Never" not in stubs
+    dated = text.replace(
+        "  two_factor_enabled:\n    type: boolean\n", "  two_factor_enabled:\n    type: datetime\n"
+    )
+    (tmp_path / "d.yaml").write_text(dated)
+    stubs = render(fm.load_definitions(tmp_path / "d.yaml", EXAMPLE_PINGS), [tmp_path / "d.yaml"])
+    assert "\nimport datetime\n" in stubs
+    assert "'account.two_factor_enabled': datetime.datetime | None" in stubs
 
 
 def test_unique_names() -> None:

@@ -79,7 +79,7 @@ def digest(paths: Sequence[StrPath]) -> str:
     return h.hexdigest()
 
 
-def _header(sources: Sequence[StrPath]) -> list[str]:
+def _header(sources: Sequence[StrPath], defs: Definitions, any_events: bool) -> list[str]:
     import glean_parser
 
     shown = ", ".join(Path(p).as_posix() for p in sources)
@@ -96,8 +96,10 @@ def _header(sources: Sequence[StrPath]) -> list[str]:
         "",
         "# ruff: noqa",
         "# fmt: off",
-        "import datetime",
-        "from typing import TYPE_CHECKING, Any, Literal, Never, TypedDict, overload",
+        # Only what is used: pyright's strict mode reports an unused import.
+        *(["import datetime"] if any(m.type == "datetime" for m in defs.metrics.values()) else []),
+        f"from typing import TYPE_CHECKING, Any, Literal, {'' if any_events else 'Never, '}"
+        "TypedDict, overload",
         "",
         "import fxa_metrics",
         "",
@@ -149,12 +151,12 @@ def _ping_metrics(defs: Definitions, taken: set[str], lines: list[str]) -> dict[
 def render(defs: Definitions, sources: Sequence[StrPath]) -> str:
     """The stubs module's text for ``defs``, loaded from ``sources``."""
     taken: set[str] = {"EventName", "PingName", "record"}
-    lines = _header(sources)
     live = sorted(
         (md for md in defs.metrics.values() if md.type == "event"), key=lambda m: m.identifier
     )
     events = [md for md in live if not (md.expired or md.disabled)]
     left_out = [md.identifier for md in live if md.expired or md.disabled]
+    lines = _header(sources, defs, bool(events))
     names = "".join(f"\n    {md.identifier!r}," for md in events)
     lines.append(f"EventName = Literal[{names}\n]" if events else "EventName = Never")
     lines.append(f"PingName = Literal[{', '.join(repr(p) for p in sorted(defs.pings))}]")
