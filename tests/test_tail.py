@@ -447,6 +447,14 @@ def test_tail_reads_a_file_and_exits_clean_without_rejections(
     assert "\x1b[" in out
 
 
+def test_tail_of_a_missing_file_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = _cli(monkeypatch, ["tail", str(tmp_path / "nope.log")])
+    assert code == 2
+    assert "no such file" in capsys.readouterr().err
+
+
 def test_tail_follow_ends_on_interrupt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -455,6 +463,7 @@ def test_tail_follow_ends_on_interrupt(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(_tail, "follow", interrupted)
+    (tmp_path / "x").write_text("")
     code, out = _cli(monkeypatch, ["tail", "-f", str(tmp_path / "x"), "--json"])
     assert code == 0
     assert json.loads(out)["ok"] is False

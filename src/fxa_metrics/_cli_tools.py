@@ -112,6 +112,9 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     from ._tail import Checker, Filters, MissingDependency, follow, schema_validator
     from ._tail_view import run
 
+    if args.file is not None and not Path(args.file).is_file():
+        print(f"fxa-metrics tail: no such file: {args.file}", file=sys.stderr)
+        return EXIT_USAGE
     defs = _definitions(args) if args.metrics_yaml else None
     if args.metrics_yaml and defs is None:
         return EXIT_USAGE
