@@ -166,9 +166,19 @@ def _dispatch(rt: Runtime, route: Route, rec: Any, ctx: RequestContext) -> None:
     for feed in route.feeds:
         target = rt.table.by_name[feed.route]
         if rt.sinks.get(target.group):
-            fed = feed.convert(prepared)
-            if fed is not None:
-                _dispatch(rt, target, fed, ctx)
+            _feed(rt, target, feed, prepared, ctx)
+
+
+def _feed(rt: Runtime, target: Route, feed: Feed, prepared: Any, ctx: RequestContext) -> None:
+    # The caller's record was valid for its own route and has been sent: what a
+    # feed makes of it is counted if the target refuses it, never raised, even
+    # in strict mode (a 2-day Timing is a fine statsd timing, not a transaction).
+    try:
+        fed = feed.convert(prepared)
+        if fed is not None:
+            _dispatch(rt, target, fed, ctx)
+    except RecordError as e:
+        _count(rt, e.reason, f"{target.name}:{e.metric}", str(e))
 
 
 def _emit(rt: Runtime, route: Route, sink: Sink, prepared: Any) -> None:
