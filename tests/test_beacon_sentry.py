@@ -99,7 +99,9 @@ def test_one_transaction_per_page_load_with_a_span_per_phase(sentry: Receiver) -
     assert request["op"] == "browser.request"
     assert request["parent_span_id"] == tx["contexts"]["trace"]["span_id"]
     assert request["trace_id"] == tx["contexts"]["trace"]["trace_id"]
-    ms = [(_ts(request[k]) - start).total_seconds() * 1000 for k in ("start_timestamp", "timestamp")]
+    ms = [
+        (_ts(request[k]) - start).total_seconds() * 1000 for k in ("start_timestamp", "timestamp")
+    ]
     assert ms == pytest.approx([20.5, 32.1], abs=0.01)
 
 
