@@ -608,10 +608,15 @@ def test_a_hand_built_page_load_is_checked_like_a_beacon() -> None:
         ):
             with pytest.raises(fm.BeaconError):
                 fm.record(bad)
-    with testing.capture(metrics_yaml=[], strict=False) as cap:
-        fm.record(fm.PageLoad("settings", "navigate", "desktop", bad_nav))
+    bad = fm.PageLoad("settings", "navigate", "desktop", bad_nav)
+    with testing.capture(metrics_yaml=[], strict=False, sentry_traces_sample_rate=1.0) as cap:
+        fm.record(bad)  # production, about to be sent: checked, dropped, counted
         assert cap.records() == []
         assert fm.stats().drops == {"beacon_invalid": 1}
+    with testing.capture(metrics_yaml=[], strict=False) as cap:
+        fm.record(bad)  # production, Sentry Performance off: nothing to send, nothing to check
+        assert cap.records() == []
+        assert fm.stats().dropped == 0
 
 
 def test_page_loads_go_to_sentry_only_when_performance_is_on() -> None:
@@ -623,3 +628,32 @@ def test_page_loads_go_to_sentry_only_when_performance_is_on() -> None:
         for _ in range(50):
             fm.record(load)
         assert len(cap.records("sentry")) < 50  # sampled before anything is built
+
+
+# ------------------------------------------------------------------ docs
+
+
+def test_the_python_examples_in_docs_frontend_md_run() -> None:
+    from pathlib import Path
+
+    from .conftest import ROOT
+
+    text = Path(ROOT / "docs" / "frontend.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    assert len(blocks) == 3
+    for block in blocks:
+        exec(compile(block, "docs/frontend.md", "exec"), {"__name__": "docs_frontend"})
+        fm.reset()
+
+
+def test_the_documented_datagrams_are_the_real_ones(statsd: UdpReceiver) -> None:
+    from pathlib import Path
+
+    from .conftest import ROOT
+
+    text = Path(ROOT / "docs" / "frontend.md").read_text()
+    documented = [line for line in text.splitlines() if line.startswith("fxa-content-server.")]
+    wire = json.loads(text.split("```json\n")[1].split("```")[0])
+    assert wire == valid_beacon()
+    fm.BeaconEndpoint(pages=["settings"]).handle(body(wire), "text/plain", "c")
+    assert wait_lines(statsd, len(documented)) == documented

@@ -75,16 +75,22 @@ def _span_id() -> str:
 def prepare(rt: Runtime, rec: PageLoad, ctx: RequestContext) -> PreparedPageLoad | None:
     """Check a ``PageLoad``; sample it for Sentry Performance (None: not sent, not a drop).
 
-    A host may build a ``PageLoad`` by hand, so it is checked like a beacon
-    (strict mode raises :class:`~fxa_metrics.BeaconError`). ``ctx`` is not
-    read: a page load carries no user, whoever the request is.
+    A host may build a ``PageLoad`` by hand, so it is checked like a beacon:
+    always in strict mode (a bad call site fails in development even with
+    Sentry off), and in production only when it is about to be sent (a
+    beacon's was checked already; checking it twice would double the cost of
+    every beacon for nothing). ``ctx`` is not read: a page load carries no
+    user, whoever the request is.
     """
-    check_page_load(rec)
+    if rt.strict:
+        check_page_load(rec)
     if not rt.sinks.get(GROUP):
         return None
     rate = rt.settings.sentry_traces_sample_rate
     if rate <= 0.0 or random.random() >= rate:
         return None
+    if not rt.strict:
+        check_page_load(rec)
     return PreparedPageLoad(rec, datetime.now(UTC), uuid.uuid4().hex, _span_id())
 
 
