@@ -191,7 +191,7 @@ class BeaconEndpoint:
                 self.too_large() if over else self.handle(body, headers.get("content-type"), client)
             )
         else:
-            response = self.respond(method, _no_body)
+            response = self.script_response() if method == "GET" else _NOT_ALLOWED
         await send(
             {
                 "type": "http.response.start",
@@ -271,10 +271,6 @@ def _length(value: Any) -> int:
         return max(int(value), 0) if value not in (None, "") else 0
     except (TypeError, ValueError):
         return 0
-
-
-def _no_body(_n: int) -> bytes:
-    return b""
 
 
 async def _read_asgi(
