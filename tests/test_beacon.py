@@ -599,7 +599,7 @@ def test_a_hand_built_page_load_is_checked_like_a_beacon() -> None:
     bad_nav = dict(good.nav, responseEnd=1.0)
     with testing.capture(metrics_yaml=[], sentry_traces_sample_rate=1.0) as cap:
         fm.record(good)
-        assert len(cap.records("sentry")) == 1
+        assert len(cap.records("sentry_performance")) == 1
         for bad in (
             fm.PageLoad("a b", "navigate", "desktop", good.nav),
             fm.PageLoad("settings", "warp", "desktop", good.nav),
@@ -627,7 +627,7 @@ def test_page_loads_go_to_sentry_only_when_performance_is_on() -> None:
     with testing.capture(metrics_yaml=[], sentry_traces_sample_rate=0.0001) as cap:
         for _ in range(50):
             fm.record(load)
-        assert len(cap.records("sentry")) < 50  # sampled before anything is built
+        assert len(cap.records("sentry_performance")) < 50  # sampled before anything is built
 
 
 # ------------------------------------------------------------------ docs

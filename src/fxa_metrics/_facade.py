@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from typing import Any, overload
 
 from . import _consent, _runtime
+from ._beacon import PageLoad  # issue 15: front-end page loads (a record kind)
 from ._config import Settings, build_settings
 from ._context import RequestContext, current
 from ._definitions import load
-from ._beacon import PageLoad  # issue 15: front-end page loads (a record kind)
 from ._errors import ConfigurationError, InvalidRecordError, RecordError
 from ._records import (
     Counter,
