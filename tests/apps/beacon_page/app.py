@@ -25,9 +25,9 @@ fm.configure(
     metrics_yaml=ROOT / "metrics.yaml",
     pings_yaml=ROOT / "pings.yaml",
     mozlog_handler="never",
-    statsd_host="127.0.0.1",
-    statsd_port=int(os.environ["BEACON_STATSD_PORT"]),
     statsd_prefix="fxa-content-server",
+    **({"statsd_host": "127.0.0.1", "statsd_port": int(os.environ["BEACON_STATSD_PORT"])}
+       if os.environ.get("BEACON_STATSD_PORT") else {}),
     **({"sentry_dsn": DSN, "sentry_traces_sample_rate": 1.0} if DSN else {}),
 )  # fmt: skip
 
