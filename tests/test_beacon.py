@@ -316,6 +316,22 @@ def test_statsd_is_aggregate_even_for_an_opted_out_user(statsd: UdpReceiver) -> 
     assert not any(uid in line or "203.0.113.9" in line for line in lines)
 
 
+@pytest.mark.parametrize(("opted_out", "enabled"), [(True, True), (False, True), (None, False)])
+def test_consent_is_the_aggregate_policy_on_both_routes(
+    opted_out: bool | None, enabled: bool
+) -> None:
+    endpoint = fm.BeaconEndpoint(pages=["settings"])
+    uid = "0123456789abcdef0123456789abcdef"
+    with testing.capture(metrics_yaml=[], enabled=enabled, sentry_traces_sample_rate=1.0) as cap:
+        with fm.bind(uid=uid, metrics_opt_out=opted_out):
+            assert endpoint.handle(body(valid_beacon()), None, "c").status == 204
+        # Sent in every cell (opted out, consenting, service disabled), with no user anywhere.
+        assert len(cap.records("statsd")) == 7
+        (load,) = cap.records("sentry_performance")
+        assert uid not in repr(load)
+        assert fm.stats().dropped == 0
+
+
 # ------------------------------------------------------------------ rate limit
 
 
