@@ -540,7 +540,8 @@ def test_flask_blueprint() -> None:
         assert len(cap.records("statsd")) == 7
         resp = client.post("/b", data=b"x" * (MAX_BODY + 1), content_type="text/plain")
         assert resp.status_code == 400
-        assert client.get("/b").data.startswith(b"/*! fxa-beacon.js")
+        assert client.get("/b").data == fm.BeaconEndpoint.script().encode()
+        assert fm.BeaconEndpoint.script().startswith("/*! fxa-beacon.js")
         assert client.put("/b").status_code == 405
 
 

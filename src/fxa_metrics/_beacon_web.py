@@ -137,6 +137,11 @@ class BeaconEndpoint:
         if rt is not None:  # before configure() nothing is recorded, so nothing is dropped
             rt.stats.drop(err.reason, METRIC, err.short)
 
+    @staticmethod
+    def script() -> str:
+        """The JavaScript snippet, to inline in a page (then set its ``data-endpoint``)."""
+        return script()
+
     def script_response(self) -> Response:
         if self._script is None:
             self._script = script().encode()
