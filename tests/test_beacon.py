@@ -595,6 +595,51 @@ def test_starlette_and_fastapi_route() -> None:
             assert client.put("/__beacon__").status_code == 405
 
 
+def test_route_templates_of_each_framework() -> None:
+    import flask
+    from django.urls import include, path, re_path
+    from fastapi import FastAPI
+    from starlette.applications import Starlette
+    from starlette.routing import Mount, Route
+
+    app = flask.Flask(__name__)
+    app.add_url_rule("/settings", "settings", lambda: "")
+    app.add_url_rule("/account/<uid>/devices", "devices", lambda uid: "")
+    app.add_url_rule("/hook", "hook", lambda: "", methods=["POST"])
+    templates = fm.BeaconEndpoint.route_templates(app)
+    assert "/account/<uid>/devices" in templates
+    assert "/settings" in templates
+    assert "/hook" not in templates  # not a page
+
+    async def page(request: Any) -> Any:
+        raise AssertionError
+
+    star = Starlette(
+        routes=[
+            Route("/settings", page),
+            Route("/hook", page, methods=["POST"]),
+            Mount("/account", routes=[Route("/{uid}/devices", page)]),
+        ]
+    )
+    assert fm.BeaconEndpoint.route_templates(star) == ["/settings", "/account/{uid}/devices"]
+    api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    api.get("/settings")(lambda: "")
+    assert fm.BeaconEndpoint.route_templates(api) == ["/settings"]
+
+    urlpatterns = [
+        path("settings/", lambda r: None),
+        re_path(r"^legacy/(?P<x>\d+)$", lambda r: None),
+        path("account/", include([path("<int:uid>/devices", lambda r: None)])),
+    ]
+    assert fm.BeaconEndpoint.route_templates(urlpatterns) == [
+        "/settings/",
+        "/account/<int:uid>/devices",
+    ]
+    endpoint = fm.BeaconEndpoint(routes=fm.BeaconEndpoint.route_templates(urlpatterns))
+    assert endpoint.pages.resolve("/account/42/devices") == "/account/_uid_/devices"
+    assert endpoint.pages.resolve("/settings/") == "/settings"
+
+
 def test_importing_fxa_metrics_imports_no_web_framework() -> None:
     import subprocess
     import sys

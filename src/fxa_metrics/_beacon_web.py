@@ -100,6 +100,22 @@ class BeaconEndpoint:
         self.trusted_proxies = trusted_proxies
         self._script: bytes | None = None
 
+    @staticmethod
+    def route_templates(app: Any) -> list[str]:
+        """The GET route templates of a Flask app, a Starlette/FastAPI app or Django urlpatterns.
+
+        For ``routes=``: the pages a beacon may name are then exactly the app's
+        own pages. Duck-typed (no framework is imported); Django regex
+        patterns are left out, since they are not templates.
+        """
+        url_map = getattr(app, "url_map", None)
+        if url_map is not None:  # Flask
+            return [r.rule for r in url_map.iter_rules() if "GET" in (r.methods or ())]
+        routes = getattr(app, "routes", None)
+        if routes is not None:  # Starlette, FastAPI
+            return _starlette_templates(routes, "")
+        return _django_templates(app, "/")
+
     # ------------------------------------------------------------- the policy
 
     def client_key(self, peer: str | None, forwarded_for: str | None = None) -> str:
@@ -259,6 +275,34 @@ class BeaconEndpoint:
         # The raw ASGI app (Starlette's Request would read an unbounded body),
         # wrapped: Starlette takes a bare function or method for a request handler.
         return Route(path, _AsgiApp(self), methods=["GET", "POST"])
+
+
+def _starlette_templates(routes: Iterable[Any], prefix: str) -> list[str]:
+    out: list[str] = []
+    for route in routes:
+        path = getattr(route, "path", None)
+        if not isinstance(path, str):
+            continue
+        inner = getattr(route, "routes", None)
+        if inner:  # a Mount
+            out.extend(_starlette_templates(inner, prefix + path))
+        elif "GET" in (getattr(route, "methods", None) or ()):
+            out.append(prefix + path)
+    return out
+
+
+def _django_templates(patterns: Iterable[Any], prefix: str) -> list[str]:
+    out: list[str] = []
+    for entry in patterns:
+        pattern = getattr(entry, "pattern", None)
+        if type(pattern).__name__ != "RoutePattern":
+            continue  # a regex (re_path) is not a template
+        inner = getattr(entry, "url_patterns", None)
+        if inner is not None:  # include()
+            out.extend(_django_templates(inner, prefix + str(pattern)))
+        else:
+            out.append(prefix + str(pattern))
+    return out
 
 
 class _AsgiApp:

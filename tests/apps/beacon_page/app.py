@@ -33,10 +33,6 @@ fm.configure(
 
 app = flask.Flask(__name__)
 
-# The allow-listed name for /settings; device pages are matched by their route template.
-endpoint = fm.BeaconEndpoint(pages=["settings"], routes=["/account/<uid>/devices"])
-app.register_blueprint(endpoint.flask_blueprint("/__beacon__"))
-
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <script src="/__beacon__" {page_attr} data-flush-ms="200" defer></script></head>
@@ -56,5 +52,10 @@ def devices(uid: str) -> str:
     # No data-page: the snippet sends the path; the server tags the route template.
     return PAGE.format(title="Devices", page_attr="", body="Connected devices. " * 40)
 
+
+# The allow-listed name for /settings; other pages are matched to the app's own
+# route templates (the devices page sends its path, tagged /account/_uid_/devices).
+endpoint = fm.BeaconEndpoint(pages=["settings"], routes=fm.BeaconEndpoint.route_templates(app))
+app.register_blueprint(endpoint.flask_blueprint("/__beacon__"))
 
 app.wsgi_app = fm.WSGIMiddleware(app.wsgi_app)  # type: ignore[method-assign]
