@@ -625,6 +625,10 @@ def test_route_templates_of_each_framework() -> None:
     api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     api.get("/settings")(lambda: "")
     assert fm.BeaconEndpoint.route_templates(api) == ["/settings"]
+    # A routing entry with no path (a Host, say) has no template.
+    assert fm.BeaconEndpoint.route_templates(star.__class__(routes=[])) == []
+    hostlike = type("App", (), {"routes": [object()]})()
+    assert fm.BeaconEndpoint.route_templates(hostlike) == []
 
     urlpatterns = [
         path("settings/", lambda r: None),
