@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, overload
 
 from . import _consent, _runtime
+from ._beacon import PageLoad  # issue 15: front-end page loads (a record kind)
 from ._config import Settings, build_settings
 from ._context import RequestContext, current
 from ._definitions import load
@@ -76,7 +77,17 @@ def _keep(rt: Runtime, e: BaseException) -> None:
 
 # Everything record() accepts as a record object.
 Record = (
-    Event | Metrics | DeletionRequest | Log | Timing | Counter | Gauge | Set | Crash | Transaction
+    Event
+    | Metrics
+    | DeletionRequest
+    | Log
+    | Timing
+    | Counter
+    | Gauge
+    | Set
+    | Crash
+    | Transaction
+    | PageLoad
 )
 
 
