@@ -38,7 +38,7 @@ from ._records import (
     Timing,
     Transaction,
 )
-from ._route_table import Route, build_sinks, build_table
+from ._route_table import Feed, Route, build_sinks, build_table
 from ._runtime import Runtime
 from ._sink import Sink, SinkDrop
 from ._stats import Stats, StatsSnapshot
