@@ -28,7 +28,8 @@ $(NODE_STAMP): tests/statsd_daemon/package.json tests/statsd_daemon/package-lock
 # Idempotent: installs only when missing; fails loudly when it cannot (never skips).
 chromium:
 	@command -v chromium >/dev/null || { \
-	  command -v apt-get >/dev/null && apt-get install -y chromium; } || { \
+	  command -v apt-get >/dev/null && export DEBIAN_FRONTEND=noninteractive && \
+	  { apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; }; } || { \
 	  echo "chromium is needed for tests/test_beacon_browser.py and could not be installed:"; \
 	  echo "  Debian/Ubuntu: apt-get install -y chromium   (as root)"; \
 	  exit 1; }
