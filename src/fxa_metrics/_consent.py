@@ -436,6 +436,14 @@ def _per_user_product(prepared: Any, ctx: RequestContext, rt: Runtime) -> Any:
     if not rt.settings.enabled:
         rt.stats.drop(SERVICE_DISABLED, _label(prepared))
         return None
+    # The hot path: the token said "not opted out", or nobody is known, and
+    # this request has not said otherwise with set_opt_out(). resolve() would
+    # answer the same (no lookup is ever made or cached for such a context).
+    opt = ctx.metrics_opt_out
+    if (opt is False or (opt is None and not ctx.uid and not ctx.email)) and not ctx.state.get(
+        _OVERRIDE
+    ):
+        return prepared
     if resolve(ctx, rt).opted_out:
         rt.stats.drop(CONSENT, _label(prepared))
         return None

@@ -523,19 +523,34 @@ _ID_BATCH = 128
 _ids: list[str] = []
 
 
+def _batch_uuid4(count: int) -> list[str]:
+    """``count`` random version-4 UUID strings from one ``os.urandom`` read and one ``hex()``."""
+    raw = bytearray(os.urandom(16 * count))
+    for i in range(6, 16 * count, 16):
+        raw[i] = (raw[i] & 0x0F) | 0x40  # version 4
+        raw[i + 2] = (raw[i + 2] & 0x3F) | 0x80  # RFC 4122 variant (byte 8)
+    h = raw.hex()
+    return [
+        f"{h[j : j + 8]}-{h[j + 8 : j + 12]}-{h[j + 12 : j + 16]}-"
+        f"{h[j + 16 : j + 20]}-{h[j + 20 : j + 32]}"
+        for j in range(0, 32 * count, 32)
+    ]
+
+
 def uuid4_hex() -> str:
     """A random (version 4) UUID string, as ``str(uuid.uuid4())``.
 
     Same randomness source as ``uuid.uuid4`` (``os.urandom``), read 128 ids at
-    a time: one syscall per event was an eighth of an event's cost.
+    a time, formatted from one ``hex()`` of the batch: one syscall and one
+    format per event were a sixth of an event's cost.
     """
     try:
         return _ids.pop()
     except IndexError:
-        raw = os.urandom(16 * _ID_BATCH)
+        batch = _batch_uuid4(_ID_BATCH)
         # Two threads refilling at once only make a few spare ids.
-        _ids.extend(_format_uuid4(raw[i : i + 16]) for i in range(16, len(raw), 16))
-        return _format_uuid4(raw[:16])
+        _ids.extend(batch[1:])
+        return batch[0]
 
 
 _UTC = _dt.UTC
@@ -626,10 +641,10 @@ class GleanEncoder:
                 "client_info": self._client_info_json,
             }
         )
-        # The payload goes into Fields as a JSON *string*. orjson never writes a
-        # raw control character, so escaping it as a string is escaping '\' and
-        # '"': two C-speed replaces instead of decoding and re-encoding it.
-        quoted = b'"' + payload.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+        # The payload goes into Fields as a JSON *string*: orjson escapes it in
+        # C while encoding the envelope (measured faster than escaping the
+        # bytes ourselves with two replaces and a Fragment).
+        quoted = payload.decode()
         return orjson.dumps(
             {
                 "Timestamp": ns,
@@ -646,7 +661,7 @@ class GleanEncoder:
                     "document_id": uuid4_hex(),
                     "user_agent": ping.user_agent,
                     "ip_address": ping.ip_address,
-                    "payload": orjson.Fragment(quoted),
+                    "payload": quoted,
                 },
             },
             option=orjson.OPT_APPEND_NEWLINE,

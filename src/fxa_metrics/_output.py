@@ -134,8 +134,15 @@ class LineWriter:
         poll = self._poll_fd.get(fd)
         if poll is None:
             poll = self._poll_fd[fd] = _needs_poll(fd)
-        view = memoryview(line)
         try:
+            if not poll:
+                # The common case (a file, /dev/null, a terminal): one write, done.
+                n = os.write(fd, line)
+                if n == len(line):
+                    return
+                view = memoryview(line)[n:]
+            else:
+                view = memoryview(line)
             while view:
                 if poll and not _wait_writable(fd, self._timeout_ms):
                     raise SinkDrop("write_timeout", f"output not read for {self._timeout_ms} ms")
