@@ -152,14 +152,17 @@ def test_django_middleware(cap: testing.Capture) -> None:
             SECRET_KEY="test-only",
         )
         django.setup()
-    from django.test import Client
+    from django.test import Client, override_settings
 
-    client = Client(raise_request_exception=False)
-    resp = client.get("/relay/42/", HTTP_USER_AGENT=UA, HTTP_X_REQUEST_ID="r-9")
-    assert resp.status_code == 200
-    assert resp.content == b"relay 42"
-    resp = client.get("/explode/")
-    assert resp.status_code == 500
+    # override_settings: whichever test module configured Django first, this
+    # test runs with its own urls and middleware (the suite runs in random order).
+    with override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=["fxa_metrics.DjangoMiddleware"]):
+        client = Client(raise_request_exception=False)
+        resp = client.get("/relay/42/", HTTP_USER_AGENT=UA, HTTP_X_REQUEST_ID="r-9")
+        assert resp.status_code == 200
+        assert resp.content == b"relay 42"
+        resp = client.get("/explode/")
+        assert resp.status_code == 500
     first, second = summaries(cap)
     assert (first["code"], first["rid"], first["agent"]) == (200, "r-9", UA)
     assert (second["code"], second["errno"]) == (500, 999)
