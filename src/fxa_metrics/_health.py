@@ -162,8 +162,11 @@ def _check_statsd() -> list[CheckMessage]:
     rt = _facade.get_runtime()
     out = []
     for sink in rt.sinks.get("statsd", ()) if rt is not None else ():
-        sock = getattr(getattr(sink, "client", None), "_sock", None)
-        if sock is not None and (getattr(sink, "_closed", False) or sock.fileno() < 0):
+        client = getattr(sink, "client", None)
+        if client is None or not hasattr(client, "_sock"):
+            continue  # not a UDP statsd sink (a Sentry span sink, a test double)
+        sock = client._sock
+        if getattr(sink, "_closed", False) or sock is None or sock.fileno() < 0:
             out.append(CheckMessage(ERROR, f"{sink!r}: socket closed", "fxa_metrics.E010"))
     return out
 
@@ -175,7 +178,8 @@ def _check_sentry() -> list[CheckMessage]:
         client = getattr(sink, "client", None)
         if client is None:
             continue
-        if not client.is_active():
+        # A closed owned client stays "active" but has no transport left.
+        if not client.is_active() or getattr(client, "transport", True) is None:
             out.append(CheckMessage(ERROR, f"{sink!r}: client closed", "fxa_metrics.E020"))
         elif getattr(sink, "_stalled", False):
             message = f"{sink!r}: transport did not drain in time"
