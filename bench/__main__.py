@@ -22,6 +22,7 @@ MODULES = (
     "bench.bench_statsd",
     "bench.bench_sentry",
     "bench.bench_beacon",
+    "bench.bench_integrations",
 )
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"

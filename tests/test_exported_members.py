@@ -13,12 +13,15 @@ EXPECTED = [
     # the routing table
     "Route", "Feed", "Policy",
     # request context and consent
-    "bind", "current_context", "RequestContext", "uid_sha256",
+    "bind", "current_context", "RequestContext", "uid_sha256", "with_context", "Thread",
     "resolve_consent", "resolve_consent_sync", "set_opt_out", "invalidate_consent",
     "ConsentLookup",
     # statsd and request instrumentation
     "timer", "statsd_batch", "instrument", "route_template",
-    "WSGIMiddleware", "ASGIMiddleware", "DjangoMiddleware",
+    "WSGIMiddleware", "ASGIMiddleware", "DjangoMiddleware", "RouteMatcher",
+    # server health (dockerflow)
+    "heartbeat", "register_check", "unregister_check", "CheckMessage", "HealthResponse",
+    "start_process_gauges", "ProcessGauges",
     # definitions
     "load_definitions", "check_definitions", "Definitions", "MetricDef", "PingDef", "Problem",
     # extension points
@@ -46,7 +49,7 @@ def test_every_exported_name_exists_and_nothing_private_leaks() -> None:
     # ("@py_builtins" etc.: pytest rewrites an entry-point plugin's whole package.)
     public = {n for n in vars(fxa_metrics) if not n.startswith(("_", "@"))}
     # Submodules are reachable as attributes; everything else public is in __all__.
-    modules = {"cli", "testing", "pytest_plugin"}
+    modules = {"cli", "testing", "pytest_plugin", "flask", "fastapi", "django"}
     assert public - modules - set(fxa_metrics.__all__) == set()
 
 

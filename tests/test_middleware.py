@@ -73,7 +73,9 @@ def test_flask_wsgi_middleware(cap: testing.Capture) -> None:
     def boom() -> str:
         raise RuntimeError("kaboom")
 
-    app.wsgi_app = fm.WSGIMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = fm.WSGIMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, routes=["/v1/account/<uid>/login"]
+    )
     client = app.test_client()
     resp = client.post(
         f"/v1/account/{UID}/login",
@@ -88,10 +90,10 @@ def test_flask_wsgi_middleware(cap: testing.Capture) -> None:
     [summary] = summaries(cap)
     [timing] = cap.records("statsd")
     assert (timing.name, timing.kind) == ("url_request", "ms")
-    # The uid segment never reaches an aggregate metric.
+    # The route template (from routes=), never the uid, reaches the aggregate metric.
     assert dict(timing.tags) == {
         "method": "POST",
-        "path": "/v1/account/_id_/login",
+        "path": "/v1/account/_uid_/login",
         "status": "201",
     }
     assert summary["code"] == 201
@@ -150,14 +152,17 @@ def test_django_middleware(cap: testing.Capture) -> None:
             SECRET_KEY="test-only",
         )
         django.setup()
-    from django.test import Client
+    from django.test import Client, override_settings
 
-    client = Client(raise_request_exception=False)
-    resp = client.get("/relay/42/", HTTP_USER_AGENT=UA, HTTP_X_REQUEST_ID="r-9")
-    assert resp.status_code == 200
-    assert resp.content == b"relay 42"
-    resp = client.get("/explode/")
-    assert resp.status_code == 500
+    # override_settings: whichever test module configured Django first, this
+    # test runs with its own urls and middleware (the suite runs in random order).
+    with override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=["fxa_metrics.DjangoMiddleware"]):
+        client = Client(raise_request_exception=False)
+        resp = client.get("/relay/42/", HTTP_USER_AGENT=UA, HTTP_X_REQUEST_ID="r-9")
+        assert resp.status_code == 200
+        assert resp.content == b"relay 42"
+        resp = client.get("/explode/")
+        assert resp.status_code == 500
     first, second = summaries(cap)
     assert (first["code"], first["rid"], first["agent"]) == (200, "r-9", UA)
     assert (second["code"], second["errno"]) == (500, 999)

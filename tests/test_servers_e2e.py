@@ -121,7 +121,7 @@ def test_gunicorn_prefork_workers(tmp_path: Path) -> None:
     master: list[int] = []
     with UdpReceiver() as statsd:
         lines = _serve_and_drive(cmd, port, tmp_path / "out.log", statsd.port, master)
-        _check_statsd(statsd, "/v1/account/_id_/login")
+        _check_statsd(statsd, "/v1/account/_uid_/login")  # Flask's url_rule, not the path
     pids = _check(lines, "fxa-e2e-wsgi")
     # --preload: configured in the master, then forked. Each line must carry
     # its worker's own Pid, not the master's it inherited.

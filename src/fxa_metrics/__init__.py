@@ -20,7 +20,7 @@ from ._consent import (
     resolve_consent_sync,
     set_opt_out,
 )
-from ._context import RequestContext, bind, uid_sha256
+from ._context import RequestContext, Thread, bind, uid_sha256, with_context
 from ._context import current as current_context
 from ._definitions import Definitions, MetricDef, PingDef
 from ._definitions import check as check_definitions
@@ -43,9 +43,19 @@ from ._errors import (
 )
 from ._facade import configure, flush, is_configured, record, reset, stats
 from ._glean import GleanPing
+from ._health import (
+    CheckMessage,
+    HealthResponse,
+    ProcessGauges,
+    heartbeat,
+    register_check,
+    start_process_gauges,
+    unregister_check,
+)
 from ._middleware import (
     ASGIMiddleware,
     DjangoMiddleware,
+    RouteMatcher,
     WSGIMiddleware,
     instrument,
     route_template,
@@ -75,6 +85,7 @@ __all__ = [
     "ASGIMiddleware",
     "BeaconEndpoint",
     "BeaconError",
+    "CheckMessage",
     "ConfigurationError",
     "ConsentLookup",
     "Counter",
@@ -90,6 +101,7 @@ __all__ = [
     "FxaMetricsError",
     "Gauge",
     "GleanPing",
+    "HealthResponse",
     "InvalidExtraError",
     "InvalidRecordError",
     "InvalidValueError",
@@ -103,9 +115,11 @@ __all__ = [
     "PingDef",
     "Policy",
     "Problem",
+    "ProcessGauges",
     "RecordError",
     "RequestContext",
     "Route",
+    "RouteMatcher",
     "SentryScrubber",
     "Set",
     "Sink",
@@ -113,6 +127,7 @@ __all__ = [
     "StatsSnapshot",
     "StatsdLine",
     "StatsdSink",
+    "Thread",
     "Timing",
     "Transaction",
     "UndeclaredPingError",
@@ -125,18 +140,23 @@ __all__ = [
     "configure",
     "current_context",
     "flush",
+    "heartbeat",
     "instrument",
     "invalidate_consent",
     "is_configured",
     "load_definitions",
     "record",
+    "register_check",
     "reset",
     "resolve_consent",
     "resolve_consent_sync",
     "route_template",
     "set_opt_out",
+    "start_process_gauges",
     "stats",
     "statsd_batch",
     "timer",
     "uid_sha256",
+    "unregister_check",
+    "with_context",
 ]

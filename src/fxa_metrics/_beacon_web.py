@@ -248,8 +248,8 @@ class BeaconEndpoint:
     def django_view(self) -> Callable[..., Any]:
         """A Django view (CSRF-exempt: sendBeacon sends no token): ``path("__beacon__", view)``."""
         # Django ships no type information.
-        from django.http import HttpResponse  # type: ignore[import-untyped]
-        from django.views.decorators.csrf import csrf_exempt  # type: ignore[import-untyped]
+        from django.http import HttpResponse
+        from django.views.decorators.csrf import csrf_exempt
 
         def beacon(request: Any) -> Any:
             meta = request.META

@@ -48,6 +48,7 @@ from typing import Any, TypeAlias, cast
 
 import attrs
 
+from . import _pending  # issue 11; _pending reads this module only at call time
 from . import _runtime as _runtime_mod
 from ._common_metrics import COMMON_METRICS
 from ._config import ConsentLookup, Settings
@@ -444,6 +445,10 @@ def _per_user_product(prepared: Any, ctx: RequestContext, rt: Runtime) -> Any:
         _OVERRIDE
     ):
         return prepared
+    # issue 11: pending on an async-only lookup (sync record()): held by
+    # _pending, then emitted or withheld when the lookup answers.
+    if _pending.intercept("glean", prepared, ctx, rt):
+        return None
     if resolve(ctx, rt).opted_out:
         rt.stats.drop(CONSENT, _label(prepared))
         return None

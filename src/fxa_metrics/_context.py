@@ -17,6 +17,7 @@ import functools
 import hashlib
 import inspect
 import re
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -227,3 +228,58 @@ class bind:
                 return fn(*args, **kwargs)
 
         return wrapper
+
+
+# ------------------------------------------------------------------ issue 11: threads
+#
+# A new thread starts from an empty contextvars context, and executors reuse
+# threads that never saw the request: neither inherits the request. These carry
+# only fxa_metrics' own request context (not the host's contextvars: a Flask
+# request object must not outlive its request in another thread). The request's
+# state is shared, so a thread reuses the request's cached consent answer.
+
+
+def with_context(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn``, run in the request context current *now*, from whatever thread calls it.
+
+    >>> import fxa_metrics as fm
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> with fm.bind(flow_id="f1"), ThreadPoolExecutor(1) as pool:
+    ...     pool.submit(fm.with_context(lambda: fm.current_context().flow_id)).result()
+    'f1'
+    """
+    ctx = _current.get()
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = _current.set(ctx)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _current.reset(token)
+
+    return run
+
+
+class Thread(threading.Thread):
+    """A :class:`threading.Thread` whose target runs in the request context it was created in.
+
+    >>> import fxa_metrics as fm
+    >>> seen = []
+    >>> with fm.bind(flow_id="f2"):
+    ...     t = fm.Thread(target=lambda: seen.append(fm.current_context().flow_id))
+    >>> t.start(); t.join()
+    >>> seen
+    ['f2']
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fxa_metrics_ctx = _current.get()
+
+    def run(self) -> None:
+        token = _current.set(self._fxa_metrics_ctx)
+        try:
+            super().run()
+        finally:
+            _current.reset(token)

@@ -17,7 +17,7 @@ host's own logging handlers do.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, overload
 
 from . import _consent, _runtime
@@ -247,9 +247,15 @@ def is_configured() -> bool:
     return _runtime.current() is not None
 
 
+# issue 11: threads started after configure() (health's process gauges) end with reset() too.
+RESET_HOOKS: list[Callable[[], None]] = []
+
+
 def reset(timeout: float | None = 2.0) -> None:
     """Flush and close every sink and return to the unconfigured state (record() is a no-op)."""
     prev = _runtime.swap(None)
+    for hook in list(RESET_HOOKS):
+        hook()
     if prev is not None:
         prev.close(timeout)
 

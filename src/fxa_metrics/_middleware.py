@@ -4,9 +4,18 @@ Per request each of them:
 
 * binds the request context (user agent, client IP, rid, method, path, lang);
 * times the handler into statsd as ``url_request`` with method, path and status tags;
-* writes one ``request.summary`` MozLog line (Dockerflow/FxA fields);
-* captures an unhandled exception to Sentry and re-raises it unchanged;
+* writes one ``request.summary`` MozLog line (Dockerflow/FxA fields), at ERROR for a 5xx;
+* captures an unhandled exception to Sentry (``handled: false``) and re-raises it unchanged;
 * returns the handler's result untouched.
+
+The statsd ``path`` tag is a route *template*, never the request's path: the
+framework's matched route, a template from ``routes=``, or for a request that
+matched none the one fixed value ``_unmatched_``. So the tag's cardinality is at
+most the number of routes plus one, and no identifier in a path reaches it.
+
+A framework integration (``fxa_metrics.flask``, ``.fastapi``, ``.django``) tells
+the middleware, through the request's state, the matched route and that it has
+already captured a crash (``ROUTE``, ``CRASHED``), so a crash is sent once.
 
 All telemetry goes through ``record()``, so it is checked, consent-gated and
 contained like any other record: instrumentation never raises into the request.
@@ -16,13 +25,15 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, ParamSpec, TypeVar, cast
 
-from ._context import REQUEST_UID, RequestContext, bind, current, use
+from . import _facade, _health, _pending
+from ._context import REQUEST_UID, RequestContext, bind, current, in_request, use
 from ._facade import record
 from ._records import Crash, Log, Timing
 
@@ -31,6 +42,11 @@ R = TypeVar("R")
 
 TIMING = "url_request"
 SUMMARY = "request.summary"
+# The statsd path tag of a request that matched no route (404s, scanners).
+UNMATCHED = "_unmatched_"
+# Request state keys a framework integration sets for the middleware.
+ROUTE = "fxa_metrics.route"  # the matched route template
+CRASHED = "fxa_metrics.crashed"  # a framework hook already captured the crash
 
 # Path segments that identify a user or an object become "_id_", so a path is a
 # low-cardinality statsd tag and never carries identity (no uid, email, token).
@@ -79,8 +95,7 @@ def _finish(
     tags: dict[str, Any] = {"status": str(code)}
     if method:
         tags["method"] = method
-    if route:
-        tags["path"] = path_tag(route)
+    tags["path"] = path_tag(route) if route else UNMATCHED
     record(Timing(TIMING, ms, tags=tags))
     fields: dict[str, Any] = {
         "errno": errno,
@@ -97,7 +112,8 @@ def _finish(
     uid = ctx.uid or ctx.state.get(REQUEST_UID)
     if uid:
         fields["uid"] = uid
-    record(Log(SUMMARY, fields))
+    # dockerflow logs a failed request at ERROR: alerting keys on Severity 3.
+    record(Log(SUMMARY, fields, logging.ERROR if code >= 500 else logging.INFO))
 
 
 def _status_of(result: Any) -> int:
@@ -191,9 +207,65 @@ class _Handling:
 
 
 def _crash(exc: BaseException) -> None:
+    """An exception escaped the handler: unhandled, captured once per request."""
     # KeyboardInterrupt/SystemExit/cancellation are control flow, not crashes.
-    if isinstance(exc, Exception):
-        record(Crash(exc))
+    if not isinstance(exc, Exception):
+        return
+    state = current().state
+    if state.get(CRASHED) is exc:
+        return  # the framework's own hook captured it already
+    state[CRASHED] = exc
+    record(Crash(exc, handled=False))
+
+
+def capture_unhandled(exc: BaseException) -> None:
+    """For framework hooks: capture a crash the framework turned into a 500 (or re-raises)."""
+    _crash(exc)
+
+
+def set_route(template: str | None) -> None:
+    """For framework hooks: the matched route template of the current request."""
+    ctx = current()
+    if template and in_request(ctx):
+        ctx.state[ROUTE] = template
+
+
+def _errno(ctx: RequestContext, errno: int) -> int:
+    return 999 if errno or ctx.state.get(CRASHED) is not None else 0
+
+
+# ------------------------------------------------------------------ route templates
+
+_PATH_PARAM = re.compile(r"\{[^}:]+:path\}|<path:[^>]+>")
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    out, pos = [], 0
+    for m in _PARAM.finditer(template):
+        out.append(re.escape(template[pos : m.start()]))
+        out.append(".+" if _PATH_PARAM.fullmatch(m.group(0)) else "[^/]+")
+        pos = m.end()
+    out.append(re.escape(template[pos:]))
+    return re.compile("".join(out))
+
+
+class RouteMatcher:
+    """The first of ``templates`` a path matches, for middleware without a router.
+
+    >>> m = RouteMatcher(["/v1/account/{uid}/login", "/static/<path:p>"])
+    >>> m("/v1/account/0123/login"), m("/static/a/b.css"), m("/nope")
+    ('/v1/account/{uid}/login', '/static/<path:p>', None)
+    """
+
+    def __init__(self, templates: Iterable[str]) -> None:
+        self.templates = tuple(templates)
+        self._compiled = [(_template_regex(t), t) for t in self.templates]
+
+    def __call__(self, path: str) -> str | None:
+        for regex, template in self._compiled:
+            if regex.fullmatch(path):
+                return template
+        return None
 
 
 def _first(value: str | None) -> str | None:
@@ -210,14 +282,34 @@ def _lang(value: str | None) -> str | None:
 
 # ------------------------------------------------------------------ WSGI
 
+_REASONS = {200: "OK", 404: "Not Found", 500: "Internal Server Error"}
+
+
+def _health_wsgi(
+    resp: _health.HealthResponse, start_response: Callable[..., Any]
+) -> Iterable[bytes]:
+    headers = [("Content-Type", resp.content_type), ("Content-Length", str(len(resp.body)))]
+    start_response(f"{resp.status} {_REASONS.get(resp.status, '')}".rstrip(), headers)
+    return [resp.body]
+
 
 class WSGIMiddleware:
-    """Wrap a WSGI app: ``app.wsgi_app = fm.WSGIMiddleware(app.wsgi_app)``.
+    """Wrap a WSGI app: ``app.wsgi_app = fm.WSGIMiddleware(app.wsgi_app, routes=[...])``.
+
+    For Flask use :func:`fxa_metrics.flask.init_app` instead: Flask turns a
+    view's exception into a 500 inside ``wsgi_app``, where no WSGI middleware
+    sees it.
+
+    The statsd ``path`` tag: ``route_of(environ)`` if given and it answers,
+    else the first of ``routes`` (templates such as ``/v1/account/{uid}/login``)
+    the path matches, else ``_unmatched_``. Without either, every request is
+    tagged ``_unmatched_``: a generic middleware knows no routes, and a raw
+    path would carry identifiers and unbounded cardinality.
 
     ``trust_forwarded``: take the client IP from the first ``X-Forwarded-For``
-    entry (only behind a proxy you control). ``route_of(environ)`` may return
-    the route template for the path tag; otherwise identifying segments of the
-    path are replaced by ``:id``.
+    entry (only behind a proxy you control). ``health=True`` answers the
+    dockerflow paths (``/__heartbeat__``, ``/__lbheartbeat__``,
+    ``/__version__`` from ``version_path``) before the app sees them.
     """
 
     def __init__(
@@ -226,10 +318,16 @@ class WSGIMiddleware:
         *,
         trust_forwarded: bool = False,
         route_of: Callable[[Mapping[str, Any]], str | None] | None = None,
+        routes: Iterable[str] = (),
+        health: bool = False,
+        version_path: str | None = None,
     ) -> None:
         self.app = app
         self.trust_forwarded = trust_forwarded
         self.route_of = route_of
+        self.routes = RouteMatcher(routes)
+        self.health = health
+        self.version_path = version_path
 
     def _context(self, environ: Mapping[str, Any]) -> dict[str, Any]:
         ip = environ.get("REMOTE_ADDR")
@@ -247,12 +345,18 @@ class WSGIMiddleware:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
+        if self.health and environ.get("PATH_INFO") in _health.PATHS:
+            resp = _health.respond(environ["PATH_INFO"], self.version_path)
+            if resp is not None:
+                return _health_wsgi(resp, start_response)
         status: list[int] = [500]
 
         def _start(status_line: str, headers: Any, exc_info: Any = None) -> Any:
             status[0] = int(status_line.split(" ", 1)[0])
             return start_response(status_line, headers, exc_info)
 
+        # A new request: a sync worker thread serves request after request, and
+        # nothing bound on it before may leak its state (the consent cache) here.
         binding = bind(new_request=True, **self._context(environ))
         ctx = binding.__enter__()
         t0 = time.perf_counter()
@@ -260,7 +364,7 @@ class WSGIMiddleware:
             body = self.app(environ, _start)
         except BaseException as e:
             _crash(e)
-            self._done(t0, 500, environ, ctx.method, errno=999)
+            self._done(ctx, t0, 500, environ, ctx.method)
             binding.__exit__(None, None, None)
             raise
         binding.__exit__(None, None, None)
@@ -271,19 +375,24 @@ class WSGIMiddleware:
     def _after(self, ctx: RequestContext, t0: float, code: int, environ: Mapping[str, Any]) -> None:
         # The same request context (and its state: the handler's uid) as during the call.
         with use(ctx):
-            self._done(t0, code, environ, ctx.method)
+            self._done(ctx, t0, code, environ, ctx.method)
+
+    def _route(self, ctx: RequestContext, environ: Mapping[str, Any]) -> str | None:
+        route: str | None = ctx.state.get(ROUTE)
+        if route is None and self.route_of is not None:
+            route = self.route_of(environ)
+        return route or self.routes(environ.get("PATH_INFO") or "/")
 
     def _done(
         self,
+        ctx: RequestContext,
         t0: float,
         code: int,
         environ: Mapping[str, Any],
         method: str | None,
-        errno: int = 0,
     ) -> None:
-        route = self.route_of(environ) if self.route_of else None
-        route = route or route_template(environ.get("PATH_INFO") or "/")
-        _finish(t0=t0, code=code, method=method, route=route, errno=errno)
+        route = self._route(ctx, environ)
+        _finish(t0=t0, code=code, method=method, route=route, errno=_errno(ctx, 0))
 
 
 class _ClosingBody:
@@ -308,12 +417,42 @@ class _ClosingBody:
 # ------------------------------------------------------------------ ASGI
 
 
-class ASGIMiddleware:
-    """Wrap an ASGI app (Starlette, FastAPI): ``app.add_middleware(fm.ASGIMiddleware)``."""
+async def _health_asgi(
+    resp: _health.HealthResponse, send: Callable[[Any], Awaitable[None]]
+) -> None:
+    headers = [
+        (b"content-type", resp.content_type.encode()),
+        (b"content-length", str(len(resp.body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+    await send({"type": "http.response.body", "body": resp.body})
 
-    def __init__(self, app: Callable[..., Awaitable[None]], *, trust_forwarded: bool = False):
+
+class ASGIMiddleware:
+    """Wrap an ASGI app (Starlette, FastAPI): ``app.add_middleware(fm.ASGIMiddleware)``.
+
+    The statsd ``path`` tag is Starlette's matched route path, else the first of
+    ``routes`` the path matches, else ``_unmatched_``. At the end of the
+    request it awaits (bounded) the records held while consent was pending on
+    an async lookup, so they are emitted or withheld before the summary.
+    ``health=True`` answers the dockerflow paths. For FastAPI and Starlette,
+    :func:`fxa_metrics.fastapi.init_app` adds it with health on.
+    """
+
+    def __init__(
+        self,
+        app: Callable[..., Awaitable[None]],
+        *,
+        trust_forwarded: bool = False,
+        routes: Iterable[str] = (),
+        health: bool = False,
+        version_path: str | None = None,
+    ):
         self.app = app
         self.trust_forwarded = trust_forwarded
+        self.routes = RouteMatcher(routes)
+        self.health = health
+        self.version_path = version_path
 
     async def __call__(
         self,
@@ -324,6 +463,11 @@ class ASGIMiddleware:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
+        if self.health and scope.get("path") in _health.PATHS:
+            resp = _health.respond(scope["path"], self.version_path)
+            if resp is not None:
+                await _health_asgi(resp, send)
+                return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
         ip = client[0] if client else None
@@ -336,8 +480,10 @@ class ASGIMiddleware:
                 status[0] = int(message["status"])
             await send(message)
 
+        # Each ASGI request is its own task with its own context: an outer bind()
+        # here is this request's (a host middleware that bound the user and may
+        # have resolved consent), so it is shared, whatever the middleware order.
         with bind(
-            new_request=True,
             user_agent=headers.get("user-agent"),
             ip_address=ip,
             method=scope.get("method"),
@@ -345,18 +491,26 @@ class ASGIMiddleware:
             rid=headers.get("x-request-id") or str(uuid.uuid4()),
             lang=_lang(headers.get("accept-language")),
         ) as ctx:
+            _pending.remember_loop(ctx)
             t0 = time.perf_counter()
-            errno = 0
             try:
                 await self.app(scope, receive, _send)
             except BaseException as e:
                 _crash(e)
-                status[0], errno = 500, 999
+                status[0] = 500
                 raise
             finally:
-                route = getattr(scope.get("route"), "path", None)
-                route = route or route_template(scope.get("path") or "/")
-                _finish(t0=t0, code=status[0], method=ctx.method, route=route, errno=errno)
+                await self._end(ctx, scope, t0, status[0])
+
+    async def _end(
+        self, ctx: RequestContext, scope: Mapping[str, Any], t0: float, code: int
+    ) -> None:
+        rt = _facade.get_runtime()
+        if rt is not None:
+            await _pending.settle(ctx, rt)
+        route = getattr(scope.get("route"), "path", None) or ctx.state.get(ROUTE)
+        route = route or self.routes(scope.get("path") or "/")
+        _finish(t0=t0, code=code, method=ctx.method, route=route, errno=_errno(ctx, 0))
 
 
 # ------------------------------------------------------------------ Django
@@ -366,17 +520,34 @@ class DjangoMiddleware:
     """Django middleware: add ``"fxa_metrics.DjangoMiddleware"`` to ``MIDDLEWARE``.
 
     Django turns view exceptions into 500 responses inside ``get_response``;
-    ``process_exception`` is where we see them, capture them, and let Django
-    carry on exactly as before.
+    ``process_exception`` is where we see them, capture them (``handled:
+    false``), and let Django carry on exactly as before. With
+    ``DEBUG_PROPAGATE_EXCEPTIONS`` the exception comes back up through us and
+    is re-raised. The statsd ``path`` tag is ``resolver_match.route``, or
+    ``_unmatched_``. ``fxa_metrics.django.MetricsMiddleware`` adds the health paths.
     """
 
     sync_capable = True
     async_capable = False
+    health = False
+    version_path: str | None = None
 
     def __init__(self, get_response: Callable[[Any], Any]) -> None:
         self.get_response = get_response
 
+    def _health(self, request: Any) -> Any:
+        resp = _health.respond(request.path, self.version_path)
+        if resp is None:
+            return None
+        from django.http import HttpResponse
+
+        return HttpResponse(resp.body, status=resp.status, content_type=resp.content_type)
+
     def __call__(self, request: Any) -> Any:
+        if self.health and request.path in _health.PATHS:
+            answer = self._health(request)
+            if answer is not None:
+                return answer
         meta = request.META
         with bind(
             new_request=True,
@@ -388,20 +559,29 @@ class DjangoMiddleware:
             lang=_lang(meta.get("HTTP_ACCEPT_LANGUAGE")),
         ) as ctx:
             t0 = time.perf_counter()
-            request._fxa_metrics_errno = 0
-            response = self.get_response(request)
-            match = getattr(request, "resolver_match", None)
-            route = getattr(match, "route", None)
-            route = "/" + route if route and not route.startswith("/") else route
-            _finish(
-                t0=t0,
-                code=response.status_code,
-                method=ctx.method,
-                route=route or route_template(request.path),
-                errno=request._fxa_metrics_errno,
-            )
+            code = 500
+            try:
+                response = self.get_response(request)
+                code = response.status_code
+            except BaseException as e:  # DEBUG_PROPAGATE_EXCEPTIONS: Django re-raises
+                _crash(e)
+                raise
+            finally:
+                _finish(
+                    t0=t0,
+                    code=code,
+                    method=ctx.method,
+                    route=_django_route(request),
+                    errno=_errno(ctx, 0),
+                )
             return response
 
     def process_exception(self, request: Any, exception: Exception) -> None:
         _crash(exception)
-        request._fxa_metrics_errno = 999
+
+
+def _django_route(request: Any) -> str | None:
+    route = getattr(getattr(request, "resolver_match", None), "route", None)
+    if not route or not isinstance(route, str):
+        return None
+    return route if route.startswith("/") else "/" + route

@@ -146,12 +146,17 @@ class Crash:
     ``event_id`` (32 lowercase hex digits, e.g. ``uuid.uuid4().hex``) fixes the
     Sentry event id in advance, so a caller can show or log it (``fxa-metrics
     record --crash`` prints it); by default Sentry picks one.
+
+    ``handled=False`` marks a crash nobody caught (a framework integration
+    saw it escape the view): Sentry shows it as unhandled.
     """
 
     exc: BaseException
     tags: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_map)
     extra: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_map)
     event_id: str | None = None
+    # issue 11: Sentry's exception mechanism ``handled`` flag.
+    handled: bool = True
 
 
 # ------------------------------------------------------------------ Sentry Performance

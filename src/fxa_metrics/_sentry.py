@@ -80,6 +80,7 @@ class PreparedCrash:
     fxa: Mapping[str, str]
     user_id: str | None  # sha256 of the uid; removed by the consent policy unless allowed
     event_id: str | None
+    handled: bool = True  # issue 11: False for a crash that escaped the view
 
     def without_user(self) -> PreparedCrash:
         """This crash with no user context: what the CRASH_NO_USER policy sends when it must."""
@@ -151,6 +152,7 @@ def prepare(rt: Runtime, rec: Crash, ctx: RequestContext) -> PreparedCrash:
         # The id is the sha256 Glean's account.user_id_sha256 uses, never the uid.
         user_id=ctx.uid_sha256 if ctx.uid else None,
         event_id=rec.event_id,
+        handled=rec.handled is not False,  # issue 11
     )
 
 
@@ -267,7 +269,11 @@ class SentrySink(Sink):
         return sentry_sdk.get_client()
 
     def capture(
-        self, event: dict[str, Any], hint: dict[str, Any], exc: BaseException | None
+        self,
+        event: dict[str, Any],
+        hint: dict[str, Any],
+        exc: BaseException | None,
+        handled: bool = True,  # issue 11: the mechanism's flag
     ) -> None:
         """Build (for ``exc``) and send one event in our own scopes."""
         from sentry_sdk.scope import use_isolation_scope, use_scope
@@ -282,7 +288,7 @@ class SentrySink(Sink):
                 built, exc_hint = event_from_exception(
                     (type(exc), exc, exc.__traceback__),
                     client_options=client.options,
-                    mechanism=dict(_MECHANISM),
+                    mechanism={**_MECHANISM, "handled": handled},
                 )
                 event.update(built)
                 hint.update(exc_hint)
@@ -311,7 +317,7 @@ class SentrySink(Sink):
         if p.fxa:
             event["contexts"]["fxa"] = dict(p.fxa)
         hint: dict[str, Any] = {_USER_HINT: p.user_id} if p.user_id else {}
-        self.capture(event, hint, p.exc)
+        self.capture(event, hint, p.exc, p.handled)
 
     def flush(self, timeout: float | None = None) -> None:
         timeout = DEFAULT_TIMEOUT if timeout is None else timeout

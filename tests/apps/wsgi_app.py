@@ -8,6 +8,7 @@ from pathlib import Path
 import flask
 
 import fxa_metrics as fm
+import fxa_metrics.flask
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,4 +34,4 @@ def login(uid: str) -> tuple[str, int]:
     return "ok", 200
 
 
-app.wsgi_app = fm.WSGIMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+fxa_metrics.flask.init_app(app)  # Flask's own hooks: url_rule tags, crashes
