@@ -49,7 +49,7 @@ def test_passing_assertions(cap: testing.Capture) -> None:
         (lambda c: c.assert_event_once("login.complete", {"reason": "passkey"}), "exactly once"),
         (lambda c: c.assert_no_event(), "expected any event never, found 1"),
         (lambda c: c.assert_timing("url_request", tags={"method": "GET"}), "timing url_request"),
-        (lambda c: c.assert_incr("login.attempt", 3), "counter login.attempt"),
+        (lambda c: c.assert_incr("login.attempt", 3), "incr login.attempt value=3"),
         (lambda c: c.assert_logged("request.summary", code=500), "log request.summary"),
         (lambda c: c.assert_no_crash(), "expected any crash never"),
         (lambda c: c.assert_crash(KeyError), "expected crash KeyError at least once"),
