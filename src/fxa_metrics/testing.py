@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
@@ -36,7 +37,7 @@ from typing import Any
 import attrs
 import orjson
 
-from . import _facade
+from . import _facade, _middleware
 from ._config import Settings, build_settings
 from ._defs_cache import load_cached
 from ._errors import ConfigurationError
@@ -149,6 +150,7 @@ class Capture:
     # ------------------------------------------------------------ what was captured
 
     def records(self, route: str | None = None) -> list[Any]:
+        _close_read_bodies()
         with self._lock:
             return [rec for r, rec in self._items if route is None or r == route]
 
@@ -203,6 +205,7 @@ class Capture:
 
     def dump(self) -> str:
         """Everything captured, one record a line, for assertion messages."""
+        _close_read_bodies()
         with self._lock:
             items = list(self._items)
         if not items:
@@ -449,6 +452,15 @@ class Capture:
     assert_no_crash = assert_not_crash
 
 
+def _close_read_bodies() -> None:
+    # A WSGI test client reads a response but leaves it open; a server would
+    # close it after the last byte, which records url_request and the summary.
+    bodies = _middleware.open_bodies
+    for body in list(bodies or ()):
+        if body.started and not body.closed:
+            body.close()
+
+
 def _v(value: Any) -> Any:
     # None reads as "any value", as in MetricsMock (a stat's value is never None).
     return UNSET if value is None else value
@@ -541,9 +553,12 @@ def capture(*, root: str | os.PathLike[str] | None = None, **settings: Any) -> I
     rt = cap._start()
     prev = _facade.swap(rt)
     prev_hook = _facade.set_configure_hook(cap.adopt)
+    prev_bodies, _middleware.open_bodies = _middleware.open_bodies, weakref.WeakSet()
     try:
         yield cap
     finally:
+        _close_read_bodies()
+        _middleware.open_bodies = prev_bodies
         _facade.set_configure_hook(prev_hook)
         last = _facade.swap(prev)
         if last is not None:
