@@ -14,16 +14,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import _cli_sentry, _cli_statsd, _facade
+from . import _cli_check, _cli_sentry, _cli_statsd, _facade
 from .__about__ import __version__
 from ._context import bind
-from ._definitions import Definitions, check
+from ._definitions import Definitions
 from ._errors import (
     DefinitionsError,
     FxaMetricsError,
     InvalidExtraError,
     InvalidValueError,
-    Problem,
     RecordError,
     UndefinedMetricError,
 )
@@ -43,45 +42,8 @@ def _key_value(text: str) -> tuple[str, str]:
 # ------------------------------------------------------------------ check
 
 
-def _lint(paths: Sequence[str], app_version: str | None) -> list[Problem]:
-    """glean_parser's own linter (glinter): its ERROR nits are problems too."""
-    import io
-    from pathlib import Path
-
-    from glean_parser import lint, parser
-
-    config: dict[str, Any] = {}
-    major = (app_version or "").split(".", 1)[0]
-    if major.isdigit():
-        config["expire_by_version"] = int(major)
-    try:
-        result = parser.parse_objects([Path(p) for p in paths], config)
-        if list(result):
-            return []  # load errors are reported by check() already
-        nits = lint.lint_metrics(result.value, config, file=io.StringIO())
-    except (ValueError, OSError):
-        # check() already reported these precisely: a missing file, or
-        # version-number `expires` that glean_parser cannot lint without a major version.
-        return []
-    out = []
-    for nit in nits:
-        if nit.check_type == lint.CheckType.error:
-            obj = result.value.get(nit.name.split(".")[0], {}).get(nit.name.split(".")[-1])
-            where = getattr(obj, "defined_in", None) or {}
-            out.append(
-                Problem(
-                    str(where.get("filepath", paths[0])),
-                    nit.name,
-                    f"glinter {nit.check_name}: {nit.msg}",
-                    where.get("line"),
-                )
-            )
-    return out
-
-
 def _cmd_check(args: argparse.Namespace) -> int:
-    problems = check(args.metrics_yaml, args.pings_yaml or (), app_version=args.app_version)
-    problems += _lint([*args.metrics_yaml, *(args.pings_yaml or ())], args.app_version)
+    problems = _cli_check.check(args.metrics_yaml, args.pings_yaml or (), args.app_version)
     for p in problems:
         print(str(p), file=sys.stderr)
     if problems:
