@@ -19,7 +19,6 @@ import inspect
 import re
 import time
 import uuid
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -290,7 +289,8 @@ class WSGIMiddleware:
 # --- test-capture hook: set by fxa_metrics.testing while a capture is active.
 # A test client (werkzeug's) reads the body but never closes it, so the
 # summary and url_request would never come; the capture closes those it finds.
-open_bodies: weakref.WeakSet[_ClosingBody] | None = None
+# Strong references: a test that drops the response must not lose its timing.
+open_bodies: list[_ClosingBody] | None = None
 
 
 class _ClosingBody:
@@ -301,7 +301,7 @@ class _ClosingBody:
         self._on_close = on_close
         self.started = self.closed = False
         if open_bodies is not None:
-            open_bodies.add(self)
+            open_bodies.append(self)
 
     def __iter__(self) -> Iterator[bytes]:
         self.started = True

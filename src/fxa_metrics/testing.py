@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import threading
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
@@ -54,6 +53,9 @@ __all__ = [
     "register_kind",
     "validate_glean_payload",
 ]
+
+# The last settings the code under test passed to configure() during a capture.
+_app_settings: Settings | None = None
 
 _IDENTITY = {
     "service": "fxa-test",
@@ -132,20 +134,32 @@ class Capture:
         return rt
 
     def _start(self) -> _facade.Runtime:
+        # The app may have configured before the capture began, or (imported
+        # once, lazily) in an earlier test's capture: start from its settings
+        # either way, so the outcome does not depend on the order of tests.
+        current = _facade.get_runtime()
+        app = current.settings if current is not None else _app_settings
+        if app is not None:
+            return self._build(self._merge(app))
         return self._build(build_settings(**self._defaults()))
+
+    def _merge(self, app: Settings) -> Settings:
+        overrides = {"strict": True, **self._explicit}
+        try:
+            return attrs.evolve(app, **overrides)
+        except (TypeError, ValueError) as e:
+            raise ConfigurationError(f"capture(): {e}") from None
 
     def adopt(self, app: Settings) -> None:
         """The code under test called configure(): take its settings, keep our sinks.
 
         Explicit capture settings win; strict mode stays on unless the capture
-        was given ``strict=False``.
+        was given ``strict=False``. The settings are remembered for later
+        captures in this process (the app module is imported only once).
         """
-        overrides = {"strict": True, **self._explicit}
-        try:
-            settings = attrs.evolve(app, **overrides)
-        except (TypeError, ValueError) as e:
-            raise ConfigurationError(f"capture(): {e}") from None
-        _facade.swap(self._build(settings))
+        global _app_settings
+        _app_settings = app
+        _facade.swap(self._build(self._merge(app)))
 
     # ------------------------------------------------------------ what was captured
 
@@ -456,9 +470,13 @@ def _close_read_bodies() -> None:
     # A WSGI test client reads a response but leaves it open; a server would
     # close it after the last byte, which records url_request and the summary.
     bodies = _middleware.open_bodies
-    for body in list(bodies or ()):
+    if not bodies:
+        return
+    for body in list(bodies):
         if body.started and not body.closed:
             body.close()
+        if body.closed:
+            bodies.remove(body)  # one at a time: a server thread may be appending
 
 
 def _v(value: Any) -> Any:
@@ -553,7 +571,7 @@ def capture(*, root: str | os.PathLike[str] | None = None, **settings: Any) -> I
     rt = cap._start()
     prev = _facade.swap(rt)
     prev_hook = _facade.set_configure_hook(cap.adopt)
-    prev_bodies, _middleware.open_bodies = _middleware.open_bodies, weakref.WeakSet()
+    prev_bodies, _middleware.open_bodies = _middleware.open_bodies, []
     try:
         yield cap
     finally:
