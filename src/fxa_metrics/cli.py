@@ -149,7 +149,8 @@ def _missing_option(args: argparse.Namespace) -> str | None:
     for name in ("app_id", "app_version", "channel"):
         if getattr(args, name) is None:
             return f"--{name.replace('_', '-')} is required"
-    if (args.event is not None or args.metric) and not args.metrics_yaml:
+    if not args.metrics_yaml:
+        # Even for a deletion request: its uid metrics are defined there.
         return "--metrics-yaml is required"
     return None
 
