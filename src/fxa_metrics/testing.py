@@ -41,7 +41,7 @@ from ._config import Settings, build_settings
 from ._defs_cache import load_cached
 from ._errors import ConfigurationError
 from ._glean import GleanEncoder, GleanPing
-from ._match import KINDS, UNSET, Observed, Query
+from ._match import KINDS, UNSET, Query
 
 # Re-exported: what a service's tests import from fxa_metrics.testing.
 from ._match import AnyTagValue as AnyTagValue
