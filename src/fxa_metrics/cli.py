@@ -27,6 +27,7 @@ from ._errors import (
     UndefinedMetricError,
 )
 from ._records import DeletionRequest, Event, Metrics
+from ._runtime import Runtime
 from ._stats import StatsSnapshot
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -259,7 +260,7 @@ def _report(refused: list[str], before: StatsSnapshot, after: StatsSnapshot) -> 
             print(f"counted: {reason} (sent truncated, as production does)", file=sys.stderr)
 
 
-def _run(args: argparse.Namespace, rt: _facade.Runtime) -> int:
+def _run(args: argparse.Namespace, rt: Runtime) -> int:
     before = rt.stats.snapshot()
     try:
         records, refused = _build_records(args, rt.defs)

@@ -47,6 +47,8 @@ from ._match import KINDS, UNSET, Query
 from ._match import AnyTagValue as AnyTagValue
 from ._match import Observed as Observed
 from ._match import register_kind as register_kind
+from ._route_table import Table, build_table
+from ._runtime import Runtime
 from ._sink import Sink
 
 # The last settings the code under test passed to configure() during a capture.
@@ -80,7 +82,7 @@ class Capture:
         self._encoder = encoder
         self._items: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
-        self._runtimes: list[_facade.Runtime] = []
+        self._runtimes: list[Runtime] = []
         # Set by capture(): its explicit settings win over an adopted configure().
         self._explicit: dict[str, Any] = {}
         self._user_sinks: Mapping[str, list[Sink]] = {}
@@ -105,21 +107,22 @@ class Capture:
                 out["pings_yaml"] = (pings,)
         return out
 
-    def _build(self, settings: Settings) -> _facade.Runtime:
-        unknown = set(self._user_sinks) - set(_facade.ROUTE_NAMES)
+    def _build(self, settings: Settings) -> Runtime:
+        table = _table(settings.routes)
+        unknown = set(self._user_sinks) - set(table.groups)
         if unknown:
             raise ConfigurationError(
                 f"capture(sinks=...): unknown route(s) {sorted(unknown)}; "
-                f"routes are {_facade.ROUTE_NAMES}"
+                f"sink groups are {table.groups}"
             )
         defs = load_cached(settings.metrics_yaml, settings.pings_yaml, settings.app_version)
         sinks: dict[str, tuple[Sink, ...]] = {
             r: (CaptureSink(r, self._items, self._lock), *self._user_sinks.get(r, ()))
-            for r in _facade.ROUTE_NAMES
+            for r in table.groups
         }
         if settings.sinks or not settings.replace_sinks:
             settings = attrs.evolve(settings, sinks={}, replace_sinks=True)
-        rt = _facade.Runtime(settings, defs, sinks)
+        rt = Runtime(settings, defs, sinks, table)
         self._encoder = None  # built when payloads are asked for, from these settings
         self._runtimes.append(rt)
         return rt
@@ -134,7 +137,7 @@ class Capture:
             )
         return self._encoder
 
-    def _start(self) -> _facade.Runtime:
+    def _start(self) -> Runtime:
         # The app may have configured before the capture began, or (imported
         # once, lazily) in an earlier test's capture: start from its settings
         # either way, so the outcome does not depend on the order of tests.
@@ -465,6 +468,19 @@ class Capture:
         self._check(_crash(exc_type, match, tags, exact), "none")
 
     assert_no_crash = assert_not_crash
+
+
+_default_table: Table | None = None
+
+
+def _table(routes: tuple[object, ...]) -> Table:
+    # The default table is built (and validated) once; extra routes each time.
+    global _default_table
+    if routes:
+        return build_table(routes)
+    if _default_table is None:
+        _default_table = build_table()
+    return _default_table
 
 
 # Default settings per set of explicit keywords: validated once, not per test
