@@ -1,6 +1,7 @@
 """Every code example in README.md and docs/*.md runs, as written.
 
-- a ``python`` block runs as a script in a fresh interpreter;
+- a ``python`` block runs as a script in a fresh interpreter (an interpreter
+  session, ``>>>``, as a doctest);
 - a ``python`` block preceded by ``<!-- pytest -->`` is a test module: it runs
   under pytest (the installed plugin and all) and every test in it must pass;
 - a ``sh`` block runs under ``bash -e`` with the virtualenv's ``fxa-metrics``
@@ -111,6 +112,11 @@ def test_example_runs(block: Block, tmp_path: Path) -> None:
     if block.mark == "pytest":
         (tmp_path / "test_example.py").write_text(block.code)
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_example.py"]
+    elif block.lang == "python" and block.code.lstrip().startswith(">>>"):
+        # An interpreter session: run as a doctest, every output checked.
+        (tmp_path / "session.txt").write_text(block.code)
+        check = "import doctest, sys; sys.exit(doctest.testfile('session.txt').failed > 0)"
+        cmd = [sys.executable, "-c", check]
     elif block.lang == "python":
         (tmp_path / "example.py").write_text(block.code)
         cmd = [sys.executable, "example.py"]
