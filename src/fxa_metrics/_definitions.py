@@ -315,7 +315,7 @@ def _compile(tree: Mapping[str, Any], gmetrics: Any, major: int | None) -> Defin
             for ping in pings:
                 by_ping.setdefault(ping, {}).setdefault(m.type, []).append(identifier)
     if problems:
-        raise DefinitionsError(problems)
+        raise DefinitionsError(problems, findings=warnings)
 
     ping_defs: dict[str, PingDef] = {}
     for name, custom in declared_pings.items():
@@ -344,5 +344,5 @@ def check(
     try:
         defs = load(list(metrics_yaml), list(pings_yaml), **kw)
     except DefinitionsError as e:
-        return list(e.problems)
+        return [*e.problems, *e.findings]
     return list(defs.warnings)

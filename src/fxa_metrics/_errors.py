@@ -9,6 +9,8 @@ strict mode knows exactly which counter production would bump.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class FxaMetricsError(Exception):
     """Base class of every fxa_metrics error."""
@@ -25,8 +27,11 @@ class DefinitionsError(FxaMetricsError):
     the line where known, and the metric.
     """
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], findings: Sequence[Problem] = ()) -> None:
         self.problems = problems
+        # Non-fatal findings (expired, disabled, ...) found in the same pass:
+        # ``fxa-metrics check`` reports them alongside the problems.
+        self.findings = tuple(findings)
         super().__init__("\n".join(str(p) for p in problems))
 
 

@@ -134,6 +134,7 @@ def record(what: Any, /, extra: Mapping[str, Any] | None = None, **kwargs: Any) 
     except RecordError as e:
         _count(rt, e.reason, e.metric, str(e))
         if rt.strict:
+            rt.stats.keep_record_error(e)  # for the pytest plugin: a framework may swallow it
             raise
     except KeyboardInterrupt:
         raise
@@ -227,11 +228,30 @@ def configure(**kwargs: Any) -> None:
     :class:`DefinitionsError` for bad metrics.yaml/pings.yaml.
     """
     settings = build_settings(**kwargs)
+    # --- test-capture hook (fxa_metrics.testing): while a capture is active it
+    # adopts the settings and keeps its in-memory sinks; nothing is built here.
+    if _configure_hook is not None:
+        _configure_hook(settings)
+        return
+    # --- end of hook
     prev = _runtime.swap(build_runtime(settings))
     if prev is not None:
         # Reconfiguring replaces the runtime whole: the old sinks (an owned
         # Sentry client, a statsd socket) are flushed and closed, not leaked.
         prev.close(2.0)
+
+
+# Installed by an active fxa_metrics.testing.capture(); see configure().
+_configure_hook: Callable[[Settings], None] | None = None
+
+
+def set_configure_hook(
+    hook: Callable[[Settings], None] | None,
+) -> Callable[[Settings], None] | None:
+    """Install ``hook`` as configure()'s interceptor (or none); return the previous one."""
+    global _configure_hook
+    prev, _configure_hook = _configure_hook, hook
+    return prev
 
 
 def swap(rt: Runtime | None) -> Runtime | None:

@@ -395,17 +395,31 @@ class WSGIMiddleware:
         _finish(t0=t0, code=code, method=method, route=route, errno=_errno(ctx, 0))
 
 
+# --- test-capture hook: set by fxa_metrics.testing while a capture is active.
+# A test client (werkzeug's) reads the body but never closes it, so the
+# summary and url_request would never come; the capture closes those it finds.
+# Strong references: a test that drops the response must not lose its timing.
+open_bodies: list[_ClosingBody] | None = None
+
+
 class _ClosingBody:
     """The app's body, with our summary hooked onto ``close()`` (PEP 3333)."""
 
     def __init__(self, body: Iterable[bytes], on_close: Callable[[], None]) -> None:
         self._body = body
         self._on_close = on_close
+        self.started = self.closed = False
+        if open_bodies is not None:
+            open_bodies.append(self)
 
     def __iter__(self) -> Iterator[bytes]:
+        self.started = True
         return iter(self._body)
 
     def close(self) -> None:
+        if self.closed:  # a server (or a capture) may close twice: one summary
+            return
+        self.closed = True
         try:
             close = getattr(self._body, "close", None)
             if close is not None:

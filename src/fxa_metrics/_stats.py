@@ -46,6 +46,9 @@ class Stats:
         self._logged: set[tuple[str, str]] = set()
         # Contained exceptions, kept for the pytest plugin's teardown tripwire.
         self.internal_errors: list[BaseException] = []
+        # RecordErrors strict mode raised: a web framework may turn one into a
+        # 500 the test never looks at; the pytest plugin surfaces them.
+        self.record_errors: list[BaseException] = []
 
     def drop(self, reason: str, metric: str, detail: str = "") -> None:
         key = (reason, metric)
@@ -80,6 +83,11 @@ class Stats:
         with self._lock:
             if len(self.internal_errors) < MAX_KEPT_ERRORS:
                 self.internal_errors.append(exc)
+
+    def keep_record_error(self, exc: BaseException) -> None:
+        with self._lock:
+            if len(self.record_errors) < MAX_KEPT_ERRORS:
+                self.record_errors.append(exc)
 
     def snapshot(self) -> StatsSnapshot:
         with self._lock:

@@ -14,19 +14,21 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import _cli_sentry, _cli_statsd, _cli_tools, _facade
+from . import _cli_check, _cli_sentry, _cli_statsd, _cli_tools, _facade
+from .__about__ import __version__
 from ._context import bind
-from ._definitions import Definitions, check
+from ._definitions import Definitions
 from ._errors import (
     DefinitionsError,
     FxaMetricsError,
     InvalidExtraError,
     InvalidValueError,
-    Problem,
     RecordError,
     UndefinedMetricError,
 )
-from ._records import Event, Metrics
+from ._records import DeletionRequest, Event, Metrics
+from ._runtime import Runtime
+from ._stats import StatsSnapshot
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -41,45 +43,8 @@ def _key_value(text: str) -> tuple[str, str]:
 # ------------------------------------------------------------------ check
 
 
-def _lint(paths: Sequence[str], app_version: str | None) -> list[Problem]:
-    """glean_parser's own linter (glinter): its ERROR nits are problems too."""
-    import io
-    from pathlib import Path
-
-    from glean_parser import lint, parser
-
-    config: dict[str, Any] = {}
-    major = (app_version or "").split(".", 1)[0]
-    if major.isdigit():
-        config["expire_by_version"] = int(major)
-    try:
-        result = parser.parse_objects([Path(p) for p in paths], config)
-        if list(result):
-            return []  # load errors are reported by check() already
-        nits = lint.lint_metrics(result.value, config, file=io.StringIO())
-    except (ValueError, OSError):
-        # check() already reported these precisely: a missing file, or
-        # version-number `expires` that glean_parser cannot lint without a major version.
-        return []
-    out = []
-    for nit in nits:
-        if nit.check_type == lint.CheckType.error:
-            obj = result.value.get(nit.name.split(".")[0], {}).get(nit.name.split(".")[-1])
-            where = getattr(obj, "defined_in", None) or {}
-            out.append(
-                Problem(
-                    str(where.get("filepath", paths[0])),
-                    nit.name,
-                    f"glinter {nit.check_name}: {nit.msg}",
-                    where.get("line"),
-                )
-            )
-    return out
-
-
 def _cmd_check(args: argparse.Namespace) -> int:
-    problems = check(args.metrics_yaml, args.pings_yaml or (), app_version=args.app_version)
-    problems += _lint([*args.metrics_yaml, *(args.pings_yaml or ())], args.app_version)
+    problems = _cli_check.check(args.metrics_yaml, args.pings_yaml or (), args.app_version)
     for p in problems:
         print(str(p), file=sys.stderr)
     if problems:
@@ -170,17 +135,52 @@ def _where(defs: Definitions | None, err: RecordError) -> str:
     return f"{md.file}:{md.line}: " if md.line else f"{md.file}: "
 
 
-def _cmd_record(args: argparse.Namespace) -> int:
-    glean_wanted = args.event is not None or bool(args.metric)
+def _usage(message: str) -> int:
+    print(f"fxa-metrics record: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _glean_wanted(args: argparse.Namespace) -> bool:
+    return args.event is not None or bool(args.metric) or args.deletion_request
+
+
+def _missing_option(args: argparse.Namespace) -> str | None:
+    if not _glean_wanted(args):
+        return None
     for name in ("app_id", "app_version", "channel"):
-        if glean_wanted and getattr(args, name) is None:
-            print(f"fxa-metrics record: --{name.replace('_', '-')} is required", file=sys.stderr)
-            return EXIT_USAGE
-    if glean_wanted and not args.metrics_yaml:
-        print("fxa-metrics record: --metrics-yaml is required", file=sys.stderr)
-        return EXIT_USAGE
-    # The fxa_metrics logger's drop warnings would repeat what we print below.
-    logging.getLogger("fxa_metrics").addHandler(logging.NullHandler())
+        if getattr(args, name) is None:
+            return f"--{name.replace('_', '-')} is required"
+    if not args.metrics_yaml:
+        # Even for a deletion request: its uid metrics are defined there.
+        return "--metrics-yaml is required"
+    return None
+
+
+class _Details(logging.Handler):
+    """Keeps the fxa_metrics logger's drop warnings: their detail is the precise reason."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args
+        # Stats logs (reason, metric, ": detail" or ""); only the detail is news.
+        if isinstance(args, tuple) and len(args) == 3 and isinstance(args[2], str):
+            if args[2]:
+                self.lines.append(args[2].removeprefix(": "))
+        else:
+            self.lines.append(record.getMessage())
+
+
+_details = _Details()
+
+
+def _configure(args: argparse.Namespace) -> int:
+    """Configure exactly as a production service would (strict only with --strict)."""
+    # Printed as the precise reason above each "dropped:" line, not as log lines.
+    _details.lines.clear()
+    logging.getLogger("fxa_metrics").addHandler(_details)
     logging.getLogger("fxa_metrics").propagate = False
     try:
         _facade.configure(
@@ -191,7 +191,9 @@ def _cmd_record(args: argparse.Namespace) -> int:
             glean_logger=args.logger,
             metrics_yaml=args.metrics_yaml or (),
             pings_yaml=args.pings_yaml or (),
-            strict=True,  # so a bad record reports why; --strict decides the exit code
+            # Production truncates over-limit values, sends and counts them;
+            # --strict raises on them (exit 2), as a strict service would.
+            strict=args.strict,
             **_cli_statsd.settings(args),
             **_cli_sentry.settings(args),
         )
@@ -200,61 +202,98 @@ def _cmd_record(args: argparse.Namespace) -> int:
             print(str(p), file=sys.stderr)
         return EXIT_USAGE
     except FxaMetricsError as e:
-        print(f"fxa-metrics record: {e}", file=sys.stderr)
+        return _usage(str(e))
+    return EXIT_OK
+
+
+def _build_records(args: argparse.Namespace, defs: Definitions) -> tuple[list[Any], list[str]]:
+    """The records the options ask for, and the reasons of those already refused.
+
+    Raises ValueError (a usage error) for a malformed option, RecordError
+    (in strict mode) for a Glean value the definitions refuse.
+    """
+    records: list[Any] = []
+    refused: list[str] = []
+    try:
+        glean = _glean_record(args, defs) if args.event is not None or args.metric else None
+        if glean is not None:
+            records.append(glean)
+    except RecordError as e:
+        print(f"{_where(defs, e)}{e}", file=sys.stderr)
+        if args.strict:
+            raise
+        refused.append(e.reason)
+    if args.deletion_request:
+        records.append(DeletionRequest())  # the uid comes from --uid, as a request binds it
+    records.extend(_cli_statsd.records(args))
+    records.extend(_cli_sentry.records(args))
+    return records, refused
+
+
+def _send(args: argparse.Namespace, defs: Definitions, records: list[Any]) -> int:
+    with bind(
+        uid=args.uid,
+        user_agent=args.user_agent,
+        ip_address=args.ip_address,
+        metrics_opt_out=True if args.opted_out else None,
+    ):
+        for rec in records:
+            try:
+                _facade.record(rec)
+            except RecordError as e:  # strict mode only
+                print(f"{_where(defs, e)}{e}", file=sys.stderr)
+                return EXIT_USAGE
+    return EXIT_OK
+
+
+def _report(refused: list[str], before: StatsSnapshot, after: StatsSnapshot) -> None:
+    """What production would have counted: drops, and values truncated but sent."""
+    for line in _details.lines:
+        print(line, file=sys.stderr)
+    for reason in refused:
+        print(f"dropped: {reason}", file=sys.stderr)
+    for reason, n in sorted(after.drops.items()):
+        for _ in range(n - before.drops.get(reason, 0)):
+            print(f"dropped: {reason}", file=sys.stderr)
+    for reason, n in sorted(after.errors.items()):
+        for _ in range(n - before.errors.get(reason, 0)):
+            print(f"counted: {reason} (sent truncated, as production does)", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace, rt: Runtime) -> int:
+    before = rt.stats.snapshot()
+    try:
+        records, refused = _build_records(args, rt.defs)
+    except RecordError:
         return EXIT_USAGE
+    except ValueError as e:
+        return _usage(str(e))
+    if not records and not refused:
+        return _usage("nothing to record (give an EVENT, --metric, --deletion-request, ...)")
+    code = _send(args, rt.defs, records)
+    _facade.flush(timeout=args.flush_timeout)
+    if code == EXIT_OK:
+        _report(refused, before, rt.stats.snapshot())
+    return code
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    missing = _missing_option(args)
+    if missing is not None:
+        return _usage(missing)
+    code = _configure(args)
+    if code != EXIT_OK:
+        return code
     rt = _facade.get_runtime()
     assert rt is not None
     _cli_statsd.echo_sent(rt, sys.stdout)
-    defs = rt.defs
-    before = rt.stats.snapshot().drops
-    reported: list[str] = []
-    code = EXIT_OK
+    waiting = _cli_sentry.wait_for_answers(rt, args.flush_timeout)
     try:
-        records: list[Any] = []
-        try:
-            glean = _glean_record(args, defs) if glean_wanted else None
-            if glean is not None:
-                records.append(glean)
-        except RecordError as e:
-            print(f"{_where(defs, e)}{e}", file=sys.stderr)
-            if args.strict:
-                return EXIT_USAGE
-            reported.append(e.reason)
-        try:
-            records.extend(_cli_statsd.records(args))
-            records.extend(_cli_sentry.records(args))
-        except ValueError as e:
-            print(f"fxa-metrics record: {e}", file=sys.stderr)
-            return EXIT_USAGE
-        if not records and not reported:
-            print(
-                "fxa-metrics record: nothing to record (give an EVENT, --metric, ...)",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        with bind(
-            uid=args.uid,
-            user_agent=args.user_agent,
-            ip_address=args.ip_address,
-            metrics_opt_out=True if args.opted_out else None,
-        ):
-            for rec in records:
-                try:
-                    _facade.record(rec)
-                except RecordError as e:
-                    print(f"{_where(defs, e)}{e}", file=sys.stderr)
-                    if args.strict:
-                        code = EXIT_USAGE
-                        break
+        code = _run(args, rt)
     finally:
-        after = rt.stats.snapshot().drops
         _facade.reset(timeout=args.flush_timeout)
-    for reason in reported:
-        print(f"dropped: {reason}", file=sys.stderr)
-    if code == EXIT_OK:
-        for reason, n in sorted(after.items()):
-            for _ in range(n - before.get(reason, 0)):
-                print(f"dropped: {reason}", file=sys.stderr)
+    if code == EXIT_OK and args.crash is not None:
+        code = _cli_sentry.report(waiting)
     return code
 
 
@@ -263,6 +302,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fxa-metrics", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"fxa-metrics {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check", help="validate metrics.yaml/pings.yaml for the Glean server route")
@@ -290,9 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user-agent")
     p.add_argument("--ip-address")
     p.add_argument("--opted-out", action="store_true", help="the user has set metricsOptOutAt")
-    p.add_argument("--strict", action="store_true", help="exit 2 on a bad record")
-    p.add_argument("--metrics-yaml", nargs="+", default=[], metavar="PATH")
-    p.add_argument("--pings-yaml", nargs="+", default=[], metavar="PATH")
+    p.add_argument("--strict", action="store_true", help="exit 2 on a bad or over-limit record")
+    p.add_argument(
+        "--deletion-request",
+        action="store_true",
+        help="send the server-deletion-request ping for --uid (consent never gates it)",
+    )
+    # One PATH per option, repeatable: nargs="+" would swallow the EVENT after it.
+    p.add_argument("--metrics-yaml", action="append", default=[], metavar="PATH")
+    p.add_argument("--pings-yaml", action="append", default=[], metavar="PATH")
     p.add_argument("--app-id")
     p.add_argument("--app-version")
     p.add_argument("--channel")
