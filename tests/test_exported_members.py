@@ -9,6 +9,7 @@ EXPECTED = [
     "configure", "record", "reset", "flush", "stats", "is_configured", "ROUTES",
     # records
     "Event", "Metrics", "DeletionRequest", "Log", "Timing", "Counter", "Gauge", "Set", "Crash",
+    "GleanMetric",  # the glean-sdk route (issue 13)
     # request context and consent
     "bind", "current_context", "RequestContext", "uid_sha256",
     "resolve_consent", "resolve_consent_sync", "set_opt_out", "invalidate_consent",

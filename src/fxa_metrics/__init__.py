@@ -43,7 +43,18 @@ from ._middleware import (
     route_template,
 )
 from ._mozlog import MozLogFormatter, MozLogHandler
-from ._records import Counter, Crash, DeletionRequest, Event, Gauge, Log, Metrics, Set, Timing
+from ._records import (
+    Counter,
+    Crash,
+    DeletionRequest,
+    Event,
+    Gauge,
+    GleanMetric,
+    Log,
+    Metrics,
+    Set,
+    Timing,
+)
 from ._sentry import SentryScrubber
 from ._sink import Sink
 from ._stats import StatsSnapshot
@@ -66,6 +77,7 @@ __all__ = [
     "ExpiredMetricError",
     "FxaMetricsError",
     "Gauge",
+    "GleanMetric",
     "GleanPing",
     "InvalidExtraError",
     "InvalidRecordError",

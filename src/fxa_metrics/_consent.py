@@ -425,6 +425,13 @@ def gate(route: str, prepared: Any, ctx: RequestContext, rt: Any) -> Any:
         return prepared
     if route == "mozlog":
         return _gate_log(prepared, ctx, rt)
+    if route == "glean_sdk":
+        # issue 13: service-level data, one client per process: the service switch
+        # alone; never the user's consent, never a lookup.
+        if not rt.settings.enabled:
+            rt.stats.drop(SERVICE_DISABLED, prepared.identifier)
+            return None
+        return prepared
     # statsd: aggregate, no identity by construction, sent in every cell.
     # sentry: sent in every cell; its sink asks user_context_allowed() for the user.
     return prepared

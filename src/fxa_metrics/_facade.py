@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, overload
 
-from . import _consent, _glean, _sentry, _statsd
+from . import _consent, _glean, _glean_sdk, _sentry, _statsd
 from ._config import Settings, build_settings
 from ._context import RequestContext, current
 from ._definitions import Definitions, load
@@ -29,6 +29,7 @@ from ._records import (
     DeletionRequest,
     Event,
     Gauge,
+    GleanMetric,
     Log,
     Metrics,
     Set,
@@ -38,7 +39,8 @@ from ._sink import Sink
 from ._stats import Stats, StatsSnapshot, logger
 
 GLEAN, MOZLOG, STATSD, SENTRY = "glean", "mozlog", "statsd", "sentry"
-ROUTE_NAMES = (GLEAN, MOZLOG, STATSD, SENTRY)
+GLEAN_SDK = "glean_sdk"  # issue 13: service-level metrics through glean-sdk
+ROUTE_NAMES = (GLEAN, MOZLOG, STATSD, SENTRY, GLEAN_SDK)
 
 Prepare = Callable[["Runtime", Any, RequestContext], Any]
 
@@ -98,6 +100,8 @@ ROUTES: dict[type, Route] = {
     Gauge: Route(STATSD, _statsd.prepare),
     Set: Route(STATSD, _statsd.prepare),
     Crash: Route(SENTRY, _sentry.prepare),
+    # glean-sdk route (issue 13): consent is the service switch alone (_consent.gate).
+    GleanMetric: Route(GLEAN_SDK, _glean_sdk.prepare),
 }
 
 
@@ -143,7 +147,9 @@ def _metric_of(what: Any) -> str:
 
 
 # Everything record() accepts as a record object.
-Record = Event | Metrics | DeletionRequest | Log | Timing | Counter | Gauge | Set | Crash
+Record = (
+    Event | Metrics | DeletionRequest | Log | Timing | Counter | Gauge | Set | Crash | GleanMetric
+)
 
 
 @overload
@@ -155,6 +161,8 @@ def record(
     metrics: Mapping[str, Any] | None = None,
     ping: str | None = None,
     skip_client_ip: bool = False,
+    value: Any = None,  # glean-sdk metrics: the amount, sample or (numerator, denominator)
+    label: str | None = None,  # glean-sdk labeled_counter: one of its labels
 ) -> None: ...
 
 
@@ -176,11 +184,16 @@ def record(what: Any, /, extra: Mapping[str, Any] | None = None, **kwargs: Any) 
         return  # before configure(): a no-op, by design
     try:
         if isinstance(what, str):
-            try:
-                what = Event(what, extra=extra, **kwargs)
-            except (TypeError, ValueError) as e:
-                # Bad argument shapes (unknown keyword, metrics="0"): precise, never a crash.
-                raise InvalidRecordError(what, None, str(e)) from e
+            # --- glean-sdk route (issue 13): an SDK metric type makes it a GleanMetric.
+            sdk = _glean_sdk.from_call(rt.defs, what, extra, kwargs)
+            if sdk is not None:
+                what = sdk
+            else:
+                try:
+                    what = Event(what, extra=extra, **kwargs)
+                except (TypeError, ValueError) as e:
+                    # Bad argument shapes (unknown keyword, metrics="0"): precise, never a crash.
+                    raise InvalidRecordError(what, None, str(e)) from e
         elif extra is not None or kwargs:
             raise InvalidRecordError(
                 _metric_of(what), None, "extra=/keywords go with a metric name, not a record object"
@@ -237,6 +250,19 @@ def _default_sinks(settings: Settings) -> dict[str, list[Sink]]:
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    rt = _build_runtime(settings)
+    # --- glean-sdk route (issue 13): its sink is built from the definitions and
+    # counts its losses (queue full, uploads) on the runtime's stats.
+    if not settings.replace_sinks:
+        sdk_sinks = _glean_sdk.sinks_from_settings(settings, rt.defs)
+        rt.sinks = {**rt.sinks, GLEAN_SDK: (*sdk_sinks, *rt.sinks[GLEAN_SDK])}
+    for sink in rt.sinks[GLEAN_SDK]:
+        if isinstance(sink, _glean_sdk.GleanSdkSink):
+            sink.attach(rt.stats)
+    return rt
+
+
+def _build_runtime(settings: Settings) -> Runtime:
     defs = load(settings.metrics_yaml, settings.pings_yaml, app_version=settings.app_version)
     unknown = set(settings.sinks) - set(ROUTE_NAMES)
     if unknown:
