@@ -360,7 +360,8 @@ def _sdk_params(m: Any) -> SdkParams:
 
     labels = getattr(m, "labels", None)
     return SdkParams(
-        labels=tuple(sorted(labels)) if labels else None,
+        # glean_parser wraps each label; plain strings here.
+        labels=tuple(sorted(str(getattr(x, "inner", x)) for x in labels)) if labels else None,
         time_unit=name(getattr(m, "time_unit", None)),
         memory_unit=name(getattr(m, "memory_unit", None)),
         range_min=getattr(m, "range_min", None),

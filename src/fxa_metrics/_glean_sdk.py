@@ -75,6 +75,11 @@ PENDING_AT_CLOSE = "glean_sdk_pending_at_close"  # left on disk for the next sta
 UPLOAD_LOG = "fxa_metrics_uploads.log"
 PENDING_DIR = "pending_pings"
 
+# How long a submitted ping may take to reach the disk (the SDK's own thread writes it).
+_SUBMIT_WAIT = 2.0
+# A previous start's upload subprocess gets this long before a new start (the
+# uploader's own socket timeout is 5 s per operation).
+_START_UPLOAD_WAIT = 15.0
 _MAX_INT = 2**63 - 1
 _MAX_COUNTER = 2**31 - 1  # Glean counters are 32-bit and saturate there
 # Nanoseconds per glean_parser time unit (timespan values are set in nanoseconds).
@@ -390,6 +395,16 @@ def _release_sdk() -> None:
         _owner.notify_all()
 
 
+def _wait_for_upload(timeout: float) -> None:
+    """Let an upload subprocess of a previous start in this process finish first (bounded)."""
+    from glean._process_dispatcher import ProcessDispatcher
+
+    last = ProcessDispatcher._last_process
+    if last is not None:
+        with contextlib.suppress(Exception):
+            last.wait(timeout)
+
+
 class _Live:
     """The SDK as started in one process: its data directory, metrics and pings."""
 
@@ -408,6 +423,7 @@ class _Live:
         from ._glean_sdk_upload import CountingUploader
 
         self.glean = Glean
+        _wait_for_upload(_START_UPLOAD_WAIT)
         self.data_dir = Path(cfg.base_dir) / str(os.getpid())
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.adopted = adopt_orphans(Path(cfg.base_dir), self.data_dir)
@@ -438,14 +454,23 @@ class _Live:
 
     @staticmethod
     def _pings(defs: Definitions, cfg: SdkConfig) -> dict[str, Any]:
+        """Fresh ping objects, registered with *this* start of the SDK.
+
+        A ping object registers itself with the SDK it was made under: after a
+        restart in the same process (reconfiguration, tests) the old objects,
+        glean's own ``_builtins`` included, submit into nothing.
+        """
+        import glean
         from glean import load_pings
 
+        builtin: Any = None
         custom: Any = None
         out = {}
         for name in defs.sdk_pings:
             if name in ("metrics", "events"):
-                from glean._builtins import pings as builtin
-
+                if builtin is None:
+                    own = Path(glean.__file__).parent / "pings.yaml"
+                    builtin = load_pings(own, config={"allow_reserved": True})
                 out[name] = getattr(builtin, name)
             else:
                 if custom is None:
@@ -479,12 +504,8 @@ class _Live:
 
     def stop(self, deadline: float) -> None:
         """Wait (until ``deadline``) for the running upload, then let the SDK go."""
-        from glean._process_dispatcher import ProcessDispatcher
 
-        last = ProcessDispatcher._last_process
-        if last is not None:
-            with contextlib.suppress(Exception):
-                last.wait(max(0.0, deadline - time.monotonic()))
+        _wait_for_upload(_left(deadline))
         atexit.unregister(self.glean._reset)
         try:
             self.glean._reset()
@@ -610,18 +631,31 @@ class GleanSdkSink(Sink):
     # -- flush and close, bounded
 
     def flush(self, timeout: float | None = None) -> None:
-        """Submit every SDK ping now and wait (bounded) until nothing is pending on disk."""
+        """Submit every SDK ping with new data and wait (bounded) until nothing is pending."""
+        self._flush(timeout, drain_anyway=True)
+
+    def _flush(self, timeout: float | None, drain_anyway: bool) -> int:
         deadline = time.monotonic() + (self.cfg.shutdown_timeout if timeout is None else timeout)
         if self._thread is None or not self._started.wait(_left(deadline)):
-            return
+            return 0
         live = self._live
         if live is None:
-            return
-        if self._submit(live):
-            # Submitting hands the ping to the SDK's own thread; it lands in
-            # pending_pings shortly after, and an upload subprocess takes it.
-            time.sleep(min(0.05, _left(deadline)))
+            return 0
+        submitted = self._submit(live)
+        if not (submitted or drain_anyway):
+            # close() right after a flush (the facade does both): the wait was had.
+            self._read_log(live)
+            return 0
+        if submitted:
+            # Submitting hands the ping to the SDK's own thread: wait (briefly)
+            # until it is on disk or an upload has taken it, then drain.
+            soon = min(deadline, time.monotonic() + _SUBMIT_WAIT)
+            while not (pending_count(live.data_dir) or live.uploading()):
+                if time.monotonic() >= soon:
+                    break
+                time.sleep(0.01)
         self._drain(live, deadline)
+        return submitted
 
     def _submit(self, live: _Live) -> int:
         # Swap, then read: a record racing the swap only delays its flag (its
@@ -648,7 +682,7 @@ class GleanSdkSink(Sink):
 
     def close(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (self.cfg.shutdown_timeout if timeout is None else timeout)
-        self.flush(_left(deadline))
+        submitted = self._flush(_left(deadline), drain_anyway=False)
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -667,7 +701,9 @@ class GleanSdkSink(Sink):
             # Not lost: the next start with this base directory uploads them.
             self.stats.error(PENDING_AT_CLOSE, "glean_sdk", f"{left} ping(s) left on disk")
             self._count("pending_at_close", left)
-        live.stop(deadline)
+        # Wait for a running upload only for what this close() submitted; the
+        # next start in this process waits for it otherwise (no double upload).
+        live.stop(deadline if submitted else time.monotonic())
         self._read_log(live)
 
     def _at_exit(self) -> None:
