@@ -395,6 +395,32 @@ def _release_sdk() -> None:
         _owner.notify_all()
 
 
+_dispatch_lock = threading.Lock()
+
+
+def _serialize_dispatch() -> None:
+    """Make glean-sdk's "one upload subprocess at a time" hold across threads.
+
+    ``ProcessDispatcher.dispatch`` checks for a running upload and then spawns
+    one, unlocked. The SDK calls it from its own thread after each submission,
+    and we call it to re-trigger stranded pings: unserialised, both could spawn
+    an upload of the same pending ping (a duplicate at the pipeline). Measured:
+    it happened on a restart that adopted a pending ping.
+    """
+    from glean._process_dispatcher import ProcessDispatcher
+
+    if getattr(ProcessDispatcher, "_fxa_metrics_serialized", False):
+        return
+    original = ProcessDispatcher.dispatch.__func__
+
+    def dispatch(cls: Any, func: Any, args: Any) -> Any:
+        with _dispatch_lock:
+            return original(cls, func, args)
+
+    ProcessDispatcher.dispatch = classmethod(dispatch)
+    ProcessDispatcher._fxa_metrics_serialized = True
+
+
 def _wait_for_upload(timeout: float) -> None:
     """Let an upload subprocess of a previous start in this process finish first (bounded)."""
     from glean._process_dispatcher import ProcessDispatcher
@@ -423,6 +449,7 @@ class _Live:
         from ._glean_sdk_upload import CountingUploader
 
         self.glean = Glean
+        _serialize_dispatch()
         _wait_for_upload(_START_UPLOAD_WAIT)
         self.data_dir = Path(cfg.base_dir) / str(os.getpid())
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -489,11 +516,11 @@ class _Live:
 
     def kick_upload(self) -> None:
         """Start an upload subprocess if pings are pending and none runs (no stranded pings)."""
-        from glean._process_dispatcher import ProcessDispatcher
         from glean.net.ping_upload_worker import PingUploadWorker
 
-        last = ProcessDispatcher._last_process
-        if pending_count(self.data_dir) and (last is None or last.poll() is not None):
+        if pending_count(self.data_dir):
+            # dispatch() itself returns the running upload, if any (atomically:
+            # see _serialize_dispatch).
             PingUploadWorker.process()
 
     def uploading(self) -> bool:
@@ -696,15 +723,16 @@ class GleanSdkSink(Sink):
         atexit.unregister(self._at_exit)
         if live is None:
             return
+        # Wait for a running upload only for what this close() submitted; the
+        # next start in this process waits for it otherwise (no double upload).
+        # Stopping the SDK also finishes writing what was submitted to disk.
+        live.stop(deadline if submitted else time.monotonic())
+        self._read_log(live)
         left = pending_count(live.data_dir)
         if left:
             # Not lost: the next start with this base directory uploads them.
             self.stats.error(PENDING_AT_CLOSE, "glean_sdk", f"{left} ping(s) left on disk")
             self._count("pending_at_close", left)
-        # Wait for a running upload only for what this close() submitted; the
-        # next start in this process waits for it otherwise (no double upload).
-        live.stop(deadline if submitted else time.monotonic())
-        self._read_log(live)
 
     def _at_exit(self) -> None:
         try:
