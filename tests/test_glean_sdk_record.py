@@ -292,3 +292,26 @@ def test_the_sink_is_built_only_for_definitions_with_sdk_metrics(tmp_path: Path)
 def test_default_data_directory_is_per_app_under_tmp() -> None:
     base = _glean_sdk.default_base_dir("accounts_backend")
     assert base.endswith(os.path.join("fxa-metrics-glean-sdk", "accounts_backend"))
+
+
+def test_the_pytest_capture_records_the_route_with_counter_helpers() -> None:
+    from fxa_metrics import testing
+
+    with testing.capture(metrics_yaml=ALL_TYPES, pings_yaml=ALL_PINGS) as cap:
+        fm.record("svc.requests", value=2)
+        fm.record("svc.status", label="ok")
+        fm.record("svc.latency", value=5)
+        cap.assert_counter("svc.requests")
+        cap.assert_counter_once("svc.requests", value=2)
+        cap.assert_counter("svc.status", label="ok")
+        cap.assert_not_counter("svc.status", label="error")
+        cap.assert_counter_once("svc.latency", value=5)
+        with pytest.raises(AssertionError, match=r"(?s)glean-sdk svc\.jobs.*svc\.requests"):
+            cap.assert_counter("svc.jobs")
+        with pytest.raises(AssertionError, match="exactly once"):
+            cap.assert_counter_once("svc.requests", value=3)
+        with pytest.raises(AssertionError, match="never"):
+            cap.assert_not_counter("svc.requests")
+        # Strict, like the rest of the capture.
+        with pytest.raises(fm.InvalidValueError):
+            fm.record("svc.requests", value=0)

@@ -171,6 +171,30 @@ class Capture:
     ) -> None:
         self._check(self._stats("g", name, value, tags), "some", _what("gauge", name, tags))
 
+    # ---------------------------------------------- glean-sdk route (issue 13)
+    # Same rule as assert_incr: a record matches on name, and on value/label when given.
+
+    def _sdk(self, name: str, value: Any, label: str | None) -> int:
+        return sum(
+            1
+            for s in self.records("glean_sdk")
+            if s.identifier == name
+            and (value is None or s.value == value)
+            and (label is None or s.label == label)
+        )
+
+    def assert_counter(self, name: str, value: int | None = None, label: str | None = None) -> None:
+        """A glean-sdk counter/labeled_counter (or any SDK metric) was recorded."""
+        self._check(self._sdk(name, value, label), "some", _what("glean-sdk", name, label))
+
+    def assert_counter_once(
+        self, name: str, value: int | None = None, label: str | None = None
+    ) -> None:
+        self._check(self._sdk(name, value, label), "once", _what("glean-sdk", name, label))
+
+    def assert_not_counter(self, name: str, label: str | None = None) -> None:
+        self._check(self._sdk(name, None, label), "none", _what("glean-sdk", name, label))
+
     def _logged(self, type_: str, fields: Mapping[str, Any]) -> int:
         found = 0
         for rec in self.records("mozlog"):
