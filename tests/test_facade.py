@@ -44,9 +44,10 @@ def test_record_before_configure_is_a_noop() -> None:
 
 def test_routing_table_covers_every_record_kind() -> None:
     kinds = {fm.Event, fm.Metrics, fm.DeletionRequest, fm.Log}
-    kinds |= {fm.Timing, fm.Counter, fm.Gauge, fm.Set, fm.Crash}
+    kinds |= {fm.Timing, fm.Counter, fm.Gauge, fm.Set, fm.Crash, fm.GleanMetric}
     assert set(fm.ROUTES) == kinds
-    assert {r.sink for r in fm.ROUTES.values()} == {"glean", "mozlog", "statsd", "sentry"}
+    routes = {"glean", "mozlog", "statsd", "sentry", "glean_sdk"}
+    assert {r.sink for r in fm.ROUTES.values()} == routes
 
 
 def test_records_are_frozen_and_copy_their_mappings() -> None:

@@ -40,6 +40,8 @@ from ._stats import Stats, StatsSnapshot, logger
 
 GLEAN, MOZLOG, STATSD, SENTRY = "glean", "mozlog", "statsd", "sentry"
 GLEAN_SDK = "glean_sdk"  # issue 13: service-level metrics through glean-sdk
+# What the glean-sdk route is given instead of the request's context (issue 13).
+_NO_CONTEXT = RequestContext()
 ROUTE_NAMES = (GLEAN, MOZLOG, STATSD, SENTRY, GLEAN_SDK)
 
 Prepare = Callable[["Runtime", Any, RequestContext], Any]
@@ -183,36 +185,40 @@ def record(what: Any, /, extra: Mapping[str, Any] | None = None, **kwargs: Any) 
     if rt is None:
         return  # before configure(): a no-op, by design
     try:
-        if isinstance(what, str):
-            # --- glean-sdk route (issue 13): an SDK metric type makes it a GleanMetric.
-            sdk = _glean_sdk.from_call(rt.defs, what, extra, kwargs)
-            if sdk is not None:
-                what = sdk
-            else:
+        # --- glean-sdk route (issue 13): a metric name whose TYPE is a glean-sdk type
+        # is checked here, and never sees the request context (no user data).
+        sample = _glean_sdk.from_call(rt.defs, what, extra, kwargs)
+        if sample is not None:
+            sink_route, prepared, ctx = GLEAN_SDK, sample, _NO_CONTEXT
+        else:
+            if isinstance(what, str):
                 try:
                     what = Event(what, extra=extra, **kwargs)
                 except (TypeError, ValueError) as e:
                     # Bad argument shapes (unknown keyword, metrics="0"): precise, never a crash.
                     raise InvalidRecordError(what, None, str(e)) from e
-        elif extra is not None or kwargs:
-            raise InvalidRecordError(
-                _metric_of(what), None, "extra=/keywords go with a metric name, not a record object"
-            )
-        route = ROUTES.get(type(what))
-        if route is None:
-            raise InvalidRecordError(
-                _metric_of(what), None, f"{type(what).__name__} is not an fxa_metrics record"
-            )
-        ctx = current()
-        prepared = route.prepare(rt, what, ctx)
-        prepared = _consent.gate(route.sink, prepared, ctx, rt)
+            elif extra is not None or kwargs:
+                raise InvalidRecordError(
+                    _metric_of(what),
+                    None,
+                    "extra=/keywords go with a metric name, not a record object",
+                )
+            route = ROUTES.get(type(what))
+            if route is None:
+                raise InvalidRecordError(
+                    _metric_of(what), None, f"{type(what).__name__} is not an fxa_metrics record"
+                )
+            ctx = current()
+            sink_route = route.sink
+            prepared = route.prepare(rt, what, ctx)
+        prepared = _consent.gate(sink_route, prepared, ctx, rt)
         if prepared is None:
             return
-        for sink in rt.sinks.get(route.sink, ()):
+        for sink in rt.sinks.get(sink_route, ()):
             try:
                 sink.emit(prepared)
             except Exception as e:
-                rt.stats.drop("sink_error", f"{route.sink}:{type(sink).__name__}", repr(e))
+                rt.stats.drop("sink_error", f"{sink_route}:{type(sink).__name__}", repr(e))
                 rt.stats.keep(e)
     except RecordError as e:
         rt.stats.drop(e.reason, e.metric, str(e))

@@ -68,6 +68,7 @@ UPLOAD_REJECTED = "glean_sdk_upload_rejected"  # the endpoint refused a ping for
 # Error reasons (stats().errors): nothing lost (yet).
 UPLOAD_RETRY = "glean_sdk_upload_retry"  # an upload failed and will be retried
 PENDING_AT_CLOSE = "glean_sdk_pending_at_close"  # left on disk for the next start
+STOP_TIMEOUT = "glean_sdk_stop_timeout"  # the SDK's own shutdown outlived close()
 
 # The file, in each data directory, where the upload subprocesses append one
 # line per attempt ("<document id> <ping> <result>"): how the recording
@@ -75,6 +76,8 @@ PENDING_AT_CLOSE = "glean_sdk_pending_at_close"  # left on disk for the next sta
 UPLOAD_LOG = "fxa_metrics_uploads.log"
 PENDING_DIR = "pending_pings"
 
+# The least time glean-sdk's own shutdown is given, even past a close() deadline.
+_MIN_STOP = 0.5
 # How long a submitted ping may take to reach the disk (the SDK's own thread writes it).
 _SUBMIT_WAIT = 2.0
 # A previous start's upload subprocess gets this long before a new start (the
@@ -106,24 +109,52 @@ class SdkSample(NamedTuple):
 # ------------------------------------------------------------------ the check
 
 
-def from_call(
-    defs: Definitions, name: str, extra: Mapping[str, Any] | None, kwargs: Mapping[str, Any]
-) -> GleanMetric | None:
-    """``record("cat.name", value=..., label=...)`` as a GleanMetric, if the metric is an SDK one.
+_CALL_KEYWORDS = frozenset({"value", "label"})
+# For the last Definitions seen: the checked sample of record(name) for each
+# live counter (immutable, so shared). One tuple, swapped whole, so a thread
+# never pairs one Definitions with another's table.
+_unit: tuple[Definitions | None, dict[str, SdkSample]] = (None, {})
 
-    None when the definitions send ``name`` by another route (or not at all):
-    the caller then builds the server route's Event, as before.
+
+def _unit_samples(defs: Definitions) -> dict[str, SdkSample]:
+    global _unit
+    table = {
+        md.identifier: SdkSample(md.identifier, "counter", 1)
+        for md in defs.metrics.values()
+        if md.type == "counter" and md.route == GLEAN_SDK_ROUTE and not md.expired
+        if not md.disabled
+    }
+    _unit = (defs, table)
+    return table
+
+
+def from_call(
+    defs: Definitions, name: Any, extra: Mapping[str, Any] | None, kwargs: Mapping[str, Any]
+) -> SdkSample | None:
+    """``record("cat.name", value=..., label=...)`` of an SDK metric, checked; else None.
+
+    None when ``name`` is not a metric name the definitions send by this route:
+    the facade then goes on as before (a server-route Event, a record object).
+    This is the route's hot path, so it checks the fields directly instead of
+    building a GleanMetric first.
     """
+    if type(name) is not str:
+        return None
+    if extra is None and not kwargs:
+        # record("cat.counter"): the commonest call, answered from a table.
+        known, table = _unit
+        unit = (table if known is defs else _unit_samples(defs)).get(name)
+        if unit is not None:
+            return unit
     md = defs.metrics.get(name)
     if md is None or md.route != GLEAN_SDK_ROUTE:
         return None
-    unknown = sorted(set(kwargs) - {"value", "label"})
-    if extra is not None or unknown:
-        field = "extra" if extra is not None else unknown[0]
+    if extra is not None or (kwargs and not _CALL_KEYWORDS.issuperset(kwargs)):
+        field = "extra" if extra is not None else sorted(set(kwargs) - _CALL_KEYWORDS)[0]
         raise InvalidRecordError(
             name, field, f"a {md.type} metric takes value= and label= only (glean-sdk route)"
         )
-    return GleanMetric(name, kwargs.get("value"), kwargs.get("label"))
+    return _check_fields(md, kwargs.get("value"), kwargs.get("label"))
 
 
 def _int(md: MetricDef, value: Any, low: int, high: int) -> int:
@@ -178,6 +209,18 @@ def _check_label(md: MetricDef, label: Any) -> str | None:
     return str(label)
 
 
+def _check_fields(md: MetricDef, value: Any, label: Any) -> SdkSample:
+    if md.expired:
+        raise ExpiredMetricError(md.identifier, None, f"expired ({md.expires}); not sent")
+    if md.disabled:
+        raise DisabledMetricError(md.identifier, None, "is disabled: true; not sent")
+    if label is not None or md.type == "labeled_counter":
+        label = _check_label(md, label)
+    if value is None and md.type == "counter":
+        return SdkSample(md.identifier, "counter", 1)  # the common case, checked
+    return SdkSample(md.identifier, md.type, _check_value(md, value), label)
+
+
 def check(defs: Definitions, rec: GleanMetric) -> SdkSample:
     """The definitions check of this route: defined, an SDK type, live, label allowed, in range."""
     md = defs.metrics.get(rec.name) if isinstance(rec.name, str) else None
@@ -190,12 +233,7 @@ def check(defs: Definitions, rec: GleanMetric) -> SdkSample:
             f"is a {md.type} metric of the Glean server route; record it with "
             "fxa_metrics.Event or fxa_metrics.Metrics, not GleanMetric",
         )
-    if md.expired:
-        raise ExpiredMetricError(md.identifier, None, f"expired ({md.expires}); not sent")
-    if md.disabled:
-        raise DisabledMetricError(md.identifier, None, "is disabled: true; not sent")
-    label = _check_label(md, rec.label)
-    return SdkSample(md.identifier, md.type, _check_value(md, rec.value), label)
+    return _check_fields(md, rec.value, rec.label)
 
 
 def prepare(rt: Any, rec: GleanMetric, ctx: Any) -> SdkSample:
@@ -529,15 +567,27 @@ class _Live:
         last = ProcessDispatcher._last_process
         return last is not None and last.poll() is None
 
-    def stop(self, deadline: float) -> None:
-        """Wait (until ``deadline``) for the running upload, then let the SDK go."""
+    def stop(self, deadline: float) -> bool:
+        """Wait (until ``deadline``) for the running upload, then let the SDK go; True if it did.
 
+        glean-sdk's shutdown waits for its own thread to write every queued
+        record first, unbounded (a busy service can have tens of thousands
+        queued): it runs on a helper thread, and we wait for it until the
+        deadline (at least _MIN_STOP). A later start waits for it to finish.
+        """
         _wait_for_upload(_left(deadline))
         atexit.unregister(self.glean._reset)
-        try:
-            self.glean._reset()
-        finally:
-            _release_sdk()
+
+        def reset() -> None:
+            try:
+                self.glean._reset()
+            finally:
+                _release_sdk()
+
+        helper = threading.Thread(target=reset, name="fxa-metrics-glean-sdk-stop", daemon=True)
+        helper.start()
+        helper.join(max(_left(deadline), _MIN_STOP))
+        return not helper.is_alive()
 
 
 # ------------------------------------------------------------------ the sink
@@ -582,8 +632,9 @@ class GleanSdkSink(Sink):
     def emit(self, record: SdkSample) -> None:
         appliers = self._appliers
         if appliers is not None:
-            appliers[record.identifier](record.value, record.label)
-            self._dirty.add(record.identifier)
+            ident = record.identifier
+            appliers[ident](record.value, record.label)
+            self._dirty.add(ident)
             return
         self._emit_slow(record)
 
@@ -726,7 +777,9 @@ class GleanSdkSink(Sink):
         # Wait for a running upload only for what this close() submitted; the
         # next start in this process waits for it otherwise (no double upload).
         # Stopping the SDK also finishes writing what was submitted to disk.
-        live.stop(deadline if submitted else time.monotonic())
+        if not live.stop(deadline if submitted else time.monotonic()):
+            # Records still queued inside the SDK may not reach its database.
+            self.stats.error(STOP_TIMEOUT, "glean_sdk", "glean-sdk's shutdown outlived close()")
         self._read_log(live)
         left = pending_count(live.data_dir)
         if left:
