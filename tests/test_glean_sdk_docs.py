@@ -1,4 +1,4 @@
-"""docs/glean_sdk.md's examples run as written (each in a fresh interpreter: one SDK per process)."""
+"""docs/glean_sdk.md's examples run as written, each in a fresh interpreter (one SDK each)."""
 
 from __future__ import annotations
 
