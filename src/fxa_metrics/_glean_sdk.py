@@ -418,12 +418,14 @@ def _acquire_sdk() -> None:
         _owned = True
 
 
-def _fresh_owner_lock() -> None:
-    global _owner
-    _owner = threading.Condition()  # a lock held at fork() time would never be released
+def _fresh_locks() -> None:
+    # In a forked child: a lock held at fork() time would never be released.
+    global _owner, _dispatch_lock
+    _owner = threading.Condition()
+    _dispatch_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_fresh_owner_lock)
+os.register_at_fork(after_in_child=_fresh_locks)
 
 
 def _release_sdk() -> None:

@@ -16,19 +16,22 @@ import fxa_metrics as fm
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "glean_sdk"
 
-fm.configure(
-    service="fxa-e2e-glean-sdk",
-    app_id="accounts_backend",
-    app_version="1.0.0",
-    channel="test",
-    metrics_yaml=DATA / "all-types-metrics.yaml",
-    pings_yaml=DATA / "all-types-pings.yaml",
-    glean_sdk_data_dir=os.environ["E2E_GLEAN_SDK_DIR"],
-    glean_sdk_server_endpoint=os.environ["E2E_GLEAN_SDK_ENDPOINT"],
-    glean_sdk_ping_interval=3600.0,  # only the shutdown submission
-    glean_sdk_shutdown_timeout=30.0,
-)
-fm.record("svc.requests")  # this worker started
+# Only under the gunicorn test: pytest's --doctest-modules imports this module too,
+# and must not start an SDK in the test process.
+if "E2E_GLEAN_SDK_DIR" in os.environ:
+    fm.configure(
+        service="fxa-e2e-glean-sdk",
+        app_id="accounts_backend",
+        app_version="1.0.0",
+        channel="test",
+        metrics_yaml=DATA / "all-types-metrics.yaml",
+        pings_yaml=DATA / "all-types-pings.yaml",
+        glean_sdk_data_dir=os.environ["E2E_GLEAN_SDK_DIR"],
+        glean_sdk_server_endpoint=os.environ["E2E_GLEAN_SDK_ENDPOINT"],
+        glean_sdk_ping_interval=3600.0,  # only the shutdown submission
+        glean_sdk_shutdown_timeout=30.0,
+    )
+    fm.record("svc.requests")  # this worker started
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
