@@ -9,7 +9,10 @@ EXPECTED = [
     "configure", "record", "reset", "flush", "stats", "is_configured", "ROUTES",
     # records
     "Event", "Metrics", "DeletionRequest", "Log", "Timing", "Counter", "Gauge", "Set", "Crash",
+    "Transaction",
     "GleanMetric",  # the glean-sdk route (issue 13)
+    # the routing table
+    "Route", "Feed", "Policy",
     # request context and consent
     "bind", "current_context", "RequestContext", "uid_sha256",
     "resolve_consent", "resolve_consent_sync", "set_opt_out", "invalidate_consent",
@@ -20,7 +23,7 @@ EXPECTED = [
     # definitions
     "load_definitions", "check_definitions", "Definitions", "MetricDef", "PingDef", "Problem",
     # extension points
-    "Sink", "GleanPing", "StatsdLine", "StatsdSink", "MozLogFormatter", "MozLogHandler",
+    "Sink", "SinkDrop", "GleanPing", "StatsdLine", "StatsdSink", "MozLogFormatter", "MozLogHandler",
     "SentryScrubber", "StatsSnapshot",
     # errors
     "FxaMetricsError", "ConfigurationError", "DefinitionsError", "RecordError",

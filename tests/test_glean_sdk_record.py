@@ -253,21 +253,7 @@ def test_bad_sdk_settings_fail_configure(key: str, value: Any) -> None:
         configure(MemorySdkSink(), **{key: value})
 
 
-def test_the_sink_is_built_only_for_definitions_with_sdk_metrics(tmp_path: Path) -> None:
-    from tests.conftest import EXAMPLE_METRICS, EXAMPLE_PINGS
-
-    fm.configure(
-        service="s",
-        app_id="accounts_backend",
-        app_version="1",
-        channel="c",
-        metrics_yaml=EXAMPLE_METRICS,
-        pings_yaml=EXAMPLE_PINGS,
-    )
-    rt = _facade.get_runtime()
-    assert rt is not None
-    assert rt.sinks["glean_sdk"] == ()
-    fm.reset()
+def test_the_sink_starts_nothing_until_something_is_recorded(tmp_path: Path) -> None:
     fm.configure(
         service="s",
         app_id="accounts_backend",
@@ -285,7 +271,11 @@ def test_the_sink_is_built_only_for_definitions_with_sdk_metrics(tmp_path: Path)
     assert sink.cfg.server_endpoint is None  # Glean's own production endpoint
     assert sink.stats is rt.stats
     assert "GleanSdkSink" in repr(sink)
-    # Nothing starts (and no directory appears) until something is recorded.
+    assert fm.ROUTES["glean_sdk"].policy is fm.Policy.SERVICE_LEVEL
+    # Nothing starts (no thread, no directory) until something is recorded.
+    assert sink._thread is None
+    assert list(tmp_path.iterdir()) == []
+    sink.flush(0.1)  # nothing to flush: returns at once
     assert list(tmp_path.iterdir()) == []
 
 

@@ -47,7 +47,7 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from ._definitions import GLEAN_SDK_ROUTE, Definitions, MetricDef
+from ._definitions import GLEAN_SDK_ROUTE, Definitions, MetricDef, load
 from ._errors import (
     DisabledMetricError,
     ExpiredMetricError,
@@ -104,6 +104,10 @@ class SdkSample(NamedTuple):
     type: str
     value: Any  # int; (numerator, denominator) for a rate
     label: str | None = None
+
+    @property
+    def name(self) -> str:  # how drop counters name it
+        return self.identifier
 
 
 # ------------------------------------------------------------------ the check
@@ -256,6 +260,7 @@ class SdkConfig:
     ping_interval: float  # seconds between submissions of every SDK ping
     queue_size: int  # records held while the SDK starts
     pings_yaml: tuple[str, ...] = ()
+    metrics_yaml: tuple[str, ...] = ()
     # Bound on close() when the caller gives none (atexit): submit, then wait for uploads.
     shutdown_timeout: float = 5.0
 
@@ -274,6 +279,7 @@ def config_from_settings(settings: Any) -> SdkConfig:
         ping_interval=settings.glean_sdk_ping_interval,
         queue_size=settings.glean_sdk_queue_size,
         pings_yaml=tuple(settings.pings_yaml),
+        metrics_yaml=tuple(settings.metrics_yaml),
         shutdown_timeout=settings.glean_sdk_shutdown_timeout,
     )
 
@@ -598,8 +604,12 @@ class _Live:
 class GleanSdkSink(Sink):
     """Sends SdkSamples through glean-sdk, started lazily in the recording process."""
 
-    def __init__(self, cfg: SdkConfig, defs: Definitions, stats: Stats | None = None) -> None:
+    def __init__(
+        self, cfg: SdkConfig, defs: Definitions | None = None, stats: Stats | None = None
+    ) -> None:
         self.cfg = cfg
+        # The definitions, parsed again on the start thread when not given (the
+        # route table builds sinks from the settings alone), off the request path.
         self.defs = defs
         self.stats = stats or Stats()
         self.counts: dict[str, int] = {}
@@ -662,6 +672,10 @@ class GleanSdkSink(Sink):
 
     def _run(self) -> None:
         try:
+            if self.defs is None:
+                self.defs = load(
+                    self.cfg.metrics_yaml, self.cfg.pings_yaml, app_version=self.cfg.app_version
+                )
             live = _Live(self.cfg, self.defs)
         except Exception as e:
             self._fail(e)
@@ -741,7 +755,8 @@ class GleanSdkSink(Sink):
         # Swap, then read: a record racing the swap only delays its flag (its
         # value is in the SDK already and goes with the ping's next submission).
         dirty, self._dirty = self._dirty, set()
-        names = {ping for ident in dirty for ping in self.defs.metrics[ident].pings}
+        metrics = self.defs.metrics if self.defs is not None else {}
+        names = {ping for ident in dirty for ping in metrics[ident].pings}
         done = live.submit(names)
         self._count("submitted", done)
         return done
@@ -842,8 +857,6 @@ class MemorySdkSink(Sink):
             )
 
 
-def sinks_from_settings(settings: Any, defs: Definitions) -> list[Sink]:
-    """The route's sink when the definitions have SDK metrics; none otherwise."""
-    if not any(md.route == GLEAN_SDK_ROUTE for md in defs.metrics.values()):
-        return []
-    return [GleanSdkSink(config_from_settings(settings), defs)]
+def sinks_from_settings(settings: Any, built: Any = None) -> list[Sink]:
+    """The route's sink factory (the route table's signature). Starts nothing: see emit()."""
+    return [GleanSdkSink(config_from_settings(settings))]
