@@ -78,8 +78,6 @@ PENDING_DIR = "pending_pings"
 
 # The least time glean-sdk's own shutdown is given, even past a close() deadline.
 _MIN_STOP = 0.5
-# How long a submitted ping may take to reach the disk (the SDK's own thread writes it).
-_SUBMIT_WAIT = 2.0
 # A previous start's upload subprocess gets this long before a new start (the
 # uploader's own socket timeout is 5 s per operation).
 _START_UPLOAD_WAIT = 15.0
@@ -741,11 +739,14 @@ class GleanSdkSink(Sink):
             self._read_log(live)
             return 0
         if submitted:
-            # Submitting hands the ping to the SDK's own thread: wait (briefly)
-            # until it is on disk or an upload has taken it, then drain.
-            soon = min(deadline, time.monotonic() + _SUBMIT_WAIT)
+            # Submitting hands the ping to the SDK's own thread, which writes it
+            # after everything queued before it (seconds, on a busy machine): wait
+            # until it is on disk, uploading or uploaded, then drain.
+            before = self.counts.get("delivered", 0) + self.counts.get("rejected", 0)
             while not (pending_count(live.data_dir) or live.uploading()):
-                if time.monotonic() >= soon:
+                self._read_log(live)
+                done = self.counts.get("delivered", 0) + self.counts.get("rejected", 0)
+                if done > before or time.monotonic() >= deadline:
                     break
                 time.sleep(0.01)
         self._drain(live, deadline)
