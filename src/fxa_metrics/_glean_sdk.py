@@ -516,6 +516,10 @@ class _Live:
             configuration=config,
             data_dir=self.data_dir,
         )
+        # Its shutdown is ours (stop()): at exit, the SDK's own hook would run
+        # before the sink's (registered earlier) and destroy it before the
+        # shutdown submission.
+        atexit.unregister(Glean._reset)
         self.appliers: dict[str, Applier] = {
             md.identifier: _applier(md, gm)
             for md in defs.metrics.values()
@@ -659,6 +663,10 @@ class GleanSdkSink(Sink):
             else:
                 self._queue.append(record)
                 if self._thread is None:
+                    # The exit hook first: a process told to stop while the SDK is
+                    # still starting must wait for it (bounded) and submit, not
+                    # exit under a thread that is inside the SDK.
+                    atexit.register(self._at_exit)
                     self._thread = threading.Thread(
                         target=self._run, name="fxa-metrics-glean-sdk", daemon=True
                     )
@@ -686,7 +694,6 @@ class GleanSdkSink(Sink):
             self._live = live
             self._appliers = live.appliers
         self._count("adopted", live.adopted)
-        atexit.register(self._at_exit)
         self._started.set()
         if live.adopted:
             live.kick_upload()
