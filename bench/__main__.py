@@ -21,6 +21,7 @@ MODULES = (
     "bench.bench_glean",
     "bench.bench_statsd",
     "bench.bench_sentry",
+    "bench.bench_beacon",
     "bench.bench_glean_sdk",
 )
 ROOT = Path(__file__).resolve().parent.parent

@@ -62,14 +62,27 @@ def configure(base: Path, endpoint: str, **kw: Any) -> None:
     fm.configure(**{**settings, **kw})
 
 
+def mine(recv: Receiver) -> list[Any]:
+    """The uploads from this test's SDK client only.
+
+    An upload subprocess of an earlier test can outlive it and reach a later
+    test's endpoint when the port is reused: those carry another client_id.
+    """
+    live = sdk_sink()._live
+    if live is None:
+        return []
+    client = (live.data_dir / "client_id.txt").read_text().strip()
+    return [u for u in recv.uploads() if payload(u)["client_info"]["client_id"] == client]
+
+
 def wait_uploads(recv: Receiver, n: int, timeout: float = UPLOAD_WAIT) -> list[Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ups = recv.uploads()
+        ups = mine(recv)
         if len(ups) >= n:
             return ups
         time.sleep(0.05)
-    raise AssertionError(f"{len(recv.uploads())} upload(s) after {timeout}s, expected {n}")
+    raise AssertionError(f"{len(mine(recv))} upload(s) after {timeout}s, expected {n}")
 
 
 def test_every_sdk_type_arrives_valid_with_the_recorded_values(
@@ -173,7 +186,7 @@ def test_endpoint_down_then_up_delivers_every_ping_once_and_counts(tmp_path: Pat
         sink.flush(UPLOAD_WAIT)
         ups = wait_uploads(recv, 2)
         time.sleep(0.5)  # nothing more comes
-        ups = recv.uploads()
+        ups = mine(recv)
     assert len(ups) == 2
     assert len({doc_id(u) for u in ups}) == 2  # each delivered once
     for u in ups:
@@ -208,7 +221,7 @@ def test_pings_are_submitted_on_the_interval(tmp_path: Path, recv: Receiver) -> 
     sink = sdk_sink()
     # An idle interval submits nothing: no near-empty pings.
     time.sleep(1.5)
-    assert len(recv.uploads()) == 1
+    assert len(mine(recv)) == 1
     assert sink.counts["submitted"] == 1
 
 
