@@ -23,6 +23,7 @@ MODULES = (
     "bench.bench_sentry",
     "bench.bench_beacon",
     "bench.bench_integrations",
+    "bench.bench_glean_sdk",
 )
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"

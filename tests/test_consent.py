@@ -570,6 +570,7 @@ def test_the_matrix_table_covers_every_route() -> None:
     assert routes | {"glean_deletion"} >= {r.name for r in fm.ROUTES.values()} - {
         "sentry_performance",  # its own tests: tests/test_route_table.py
         "sentry_pageload",  # its own tests: tests/test_beacon.py (AGGREGATE, every cell)
+        "glean_sdk",  # its cells: tests/test_glean_sdk_record.py (the service switch alone)
     }
 
 

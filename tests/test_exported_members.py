@@ -10,6 +10,7 @@ EXPECTED = [
     # records
     "Event", "Metrics", "DeletionRequest", "Log", "Timing", "Counter", "Gauge", "Set", "Crash",
     "Transaction",
+    "GleanMetric",  # the glean-sdk route (issue 13)
     # the routing table
     "Route", "Feed", "Policy",
     # request context and consent

@@ -104,6 +104,11 @@ def _statsd_rate(_inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
         raise ValueError(f"{attr.name} must be 0 or 0.0001..1, got {value!r}")
 
 
+def _positive(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{attr.name} must be a positive number, got {value!r}")
+
+
 def _env_bool(name: str) -> bool | None:
     raw = os.environ.get(name)
     if raw is None:
@@ -178,6 +183,17 @@ class Settings:
     sentry_dsn: str | None = None
     sentry_environment: str | None = None
     sentry_traces_sample_rate: float = attrs.field(default=0.0, validator=_sample_rate)
+
+    # --- glean-sdk route (issue 13, docs/glean_sdk.md): only used when metrics.yaml has
+    # glean-sdk metric types (counter, distributions...). Each process uses
+    # <glean_sdk_data_dir>/<pid>; default <tmp>/fxa-metrics-glean-sdk/<app_id>.
+    glean_sdk_data_dir: str | None = attrs.field(
+        default=None, converter=attrs.converters.optional(os.fspath)
+    )
+    glean_sdk_server_endpoint: str | None = None  # None: Glean's production endpoint
+    glean_sdk_ping_interval: float = attrs.field(default=60.0, validator=_positive)
+    glean_sdk_queue_size: int = attrs.field(default=10_000, validator=_positive)
+    glean_sdk_shutdown_timeout: float = attrs.field(default=5.0, validator=_positive)
 
     # --- extra sinks, per route name ("glean", "mozlog", "statsd", "sentry");
     # with replace_sinks=True only these are used (tests, custom transports).

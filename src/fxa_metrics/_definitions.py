@@ -1,9 +1,11 @@
 """Load metrics.yaml/pings.yaml with glean_parser and compile them into plain lookups.
 
 glean_parser owns the format: we never validate the YAML ourselves. What we add
-is (a) errors reshaped to name file, line and metric, (b) the server route's own
-rules (which types and pings it can carry), and (c) a compiled form in which
-the per-record check is a handful of dict look-ups.
+is (a) errors reshaped to name file, line and metric, (b) each metric's route,
+decided by its type (the Glean server route, or the glean-sdk route for the
+service-level types the server route cannot carry), with each route's own
+rules, and (c) a compiled form in which the per-record check is a handful of
+dict look-ups.
 """
 
 from __future__ import annotations
@@ -26,8 +28,25 @@ from ._errors import DefinitionsError, Problem
 SERVER_ROUTE_TYPES = frozenset(
     {"string", "quantity", "boolean", "object", "event", "datetime", "string_list"}
 )
+# What the glean-sdk route (the optional ``glean-sdk`` extra) carries: the
+# service-level types the server route cannot express. See docs/glean_sdk.md.
+SDK_ROUTE_TYPES = frozenset(
+    {
+        "counter",
+        "labeled_counter",
+        "timing_distribution",
+        "memory_distribution",
+        "custom_distribution",
+        "timespan",
+        "rate",
+    }
+)
+GLEAN_ROUTE, GLEAN_SDK_ROUTE = "glean", "glean_sdk"
+SDK_EXTRA = "glean-sdk"
 # Pings every server app has without declaring them in pings.yaml.
 BUILTIN_PINGS = ("events", "server-deletion-request")
+# Pings the glean-sdk has built in, which an SDK-route metric may name undeclared.
+SDK_BUILTIN_PINGS = ("metrics", "events")
 DELETION_PING = "server-deletion-request"
 
 # Glean's limits, in UTF-8 bytes as the SDK measures them.
@@ -37,6 +56,19 @@ MAX_STRING_LIST_ITEMS = 100
 MAX_STRING_LIST_ITEM_BYTES = 100
 
 StrPath = str | PathLike[str]
+
+
+@attrs.frozen(slots=True)
+class SdkParams:
+    """What the glean-sdk needs to build an SDK-route metric (None where the type has none)."""
+
+    labels: tuple[str, ...] | None = None  # labeled_counter: its static labels
+    time_unit: str | None = None  # timing_distribution, timespan (glean_parser's names)
+    memory_unit: str | None = None  # memory_distribution
+    range_min: int | None = None  # custom_distribution
+    range_max: int | None = None
+    bucket_count: int | None = None
+    histogram_type: str | None = None
 
 
 @attrs.frozen(slots=True)
@@ -56,6 +88,9 @@ class MetricDef:
     file: str
     line: int | None
     has_data_review: bool
+    # Which route carries it, decided by its type: "glean" (server) or "glean_sdk".
+    route: str = GLEAN_ROUTE
+    sdk: SdkParams | None = None  # glean_sdk route only
 
 
 @attrs.frozen(slots=True)
@@ -83,6 +118,8 @@ class Definitions:
     pings: Mapping[str, PingDef]
     # Findings that do not stop loading but that ``fxa-metrics check`` reports.
     warnings: tuple[Problem, ...] = ()
+    # The pings the glean-sdk route submits (those its metrics are sent in), in order.
+    sdk_pings: tuple[str, ...] = ()
 
     def metric(self, identifier: str) -> MetricDef | None:
         return self.metrics.get(identifier)
@@ -237,88 +274,196 @@ def _as_list(value: Sequence[StrPath] | StrPath) -> list[StrPath]:
     return list(value)
 
 
-def _compile(tree: Mapping[str, Any], gmetrics: Any, major: int | None) -> Definitions:
-    problems: list[Problem] = []
-    warnings: list[Problem] = []
-    declared_pings: dict[str, bool] = {name: False for name in BUILTIN_PINGS}
-    for name in tree.get("pings", {}):
-        declared_pings[name] = True
+class _Collector:
+    """What compiling collects: problems stop loading, warnings only show in ``check``."""
 
-    metrics: dict[str, MetricDef] = {}
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+
+
+def _where(m: Any) -> tuple[str, int | None]:
+    defined = getattr(m, "defined_in", None) or {}
+    return str(defined.get("filepath", "<definitions>")), defined.get("line")
+
+
+def route_of(metric_type: str) -> str | None:
+    """The route a metric of this type takes: "glean", "glean_sdk", or None (no route)."""
+    if metric_type in SERVER_ROUTE_TYPES:
+        return GLEAN_ROUTE
+    if metric_type in SDK_ROUTE_TYPES:
+        return GLEAN_SDK_ROUTE
+    return None
+
+
+def _unsupported(metric_type: str) -> str:
+    return (
+        f"type '{metric_type}' cannot be sent by the Glean server route "
+        f"(it carries: {', '.join(sorted(SERVER_ROUTE_TYPES))}) nor by the glean-sdk route "
+        f"(service-level only: {', '.join(sorted(SDK_ROUTE_TYPES))}); change the type"
+    )
+
+
+def _check_pings(
+    out: _Collector, identifier: str, m: Any, route: str, declared: Mapping[str, bool]
+) -> None:
+    file, line = _where(m)
+    builtin = BUILTIN_PINGS if route == GLEAN_ROUTE else SDK_BUILTIN_PINGS
+    for ping in m.send_in_pings:
+        if ping in builtin or (declared.get(ping) and ping not in BUILTIN_PINGS):
+            continue
+        if route == GLEAN_SDK_ROUTE and ping in BUILTIN_PINGS:
+            why = f"'{ping}' belongs to the Glean server route"
+        else:
+            why = "neither declared in pings.yaml nor built in"
+        out.problems.append(
+            Problem(
+                file,
+                identifier,
+                f"send_in_pings names ping '{ping}', which is {why} "
+                f"(the {route} route's built-in pings: {', '.join(builtin)})",
+                line,
+            )
+        )
+
+
+# Data sensitivity categories that identify a person (Glean's categories 3 and 4).
+_IDENTIFYING_SENSITIVITY = frozenset({"stored_content", "highly_sensitive"})
+
+
+def _identity_problems(m: Any) -> list[str]:
+    """Why an SDK-route metric could identify a user: it never may (one client per process)."""
+    why = []
+    lifetime = getattr(m.lifetime, "name", str(m.lifetime))
+    if lifetime == "user":
+        why.append(
+            "lifetime: user; the glean-sdk route has one client per process, not per user "
+            "(use lifetime: ping or application)"
+        )
+    sensitivity = {getattr(s, "name", str(s)) for s in getattr(m, "data_sensitivity", None) or ()}
+    if sensitivity & _IDENTIFYING_SENSITIVITY:
+        why.append(
+            f"data_sensitivity {sorted(sensitivity & _IDENTIFYING_SENSITIVITY)} identifies "
+            "people; the glean-sdk route carries service-level data only"
+        )
+    if m.type == "labeled_counter" and not getattr(m, "labels", None):
+        why.append(
+            "a labeled_counter without static labels: a dynamic label could carry a user's "
+            "identity; list its labels"
+        )
+    return why
+
+
+def _sdk_params(m: Any) -> SdkParams:
+    def name(value: Any) -> str | None:
+        return None if value is None else str(getattr(value, "name", value))
+
+    labels = getattr(m, "labels", None)
+    return SdkParams(
+        # glean_parser wraps each label; plain strings here.
+        labels=tuple(sorted(str(getattr(x, "inner", x)) for x in labels)) if labels else None,
+        time_unit=name(getattr(m, "time_unit", None)),
+        memory_unit=name(getattr(m, "memory_unit", None)),
+        range_min=getattr(m, "range_min", None),
+        range_max=getattr(m, "range_max", None),
+        bucket_count=getattr(m, "bucket_count", None),
+        histogram_type=name(getattr(m, "histogram_type", None)),
+    )
+
+
+def _compile_metric(
+    out: _Collector,
+    category: str,
+    mname: str,
+    m: Any,
+    declared: Mapping[str, bool],
+    major: int | None,
+) -> MetricDef | None:
+    """One metric: its problems and warnings recorded on ``out``; its definition, if it has one."""
+    identifier = f"{category}.{mname}"
+    file, line = _where(m)
+    route = route_of(m.type)
+    if route is None:
+        out.problems.append(Problem(file, identifier, _unsupported(m.type), line))
+        return None
+    _check_pings(out, identifier, m, route, declared)
+    if route == GLEAN_SDK_ROUTE:
+        for why in _identity_problems(m):
+            out.problems.append(Problem(file, identifier, f"refused: {why}", line))
+    extras: dict[str, str] = {}
+    if m.type == "event":
+        for key, meta in (getattr(m, "extra_keys", None) or {}).items():
+            extras[key] = str(meta.get("type", "string"))
+    expired, expiry_problem, fatal = _expiry(m.expires, major)
+    if expiry_problem is not None:
+        (out.problems if fatal else out.warnings).append(
+            Problem(file, identifier, expiry_problem, line)
+        )
+    md = MetricDef(
+        identifier=identifier,
+        category=category,
+        name=mname,
+        type=m.type,
+        pings=tuple(m.send_in_pings),
+        extras=extras,
+        lifetime=getattr(m.lifetime, "name", str(m.lifetime)),
+        expires=str(m.expires),
+        expired=expired,
+        disabled=bool(m.disabled),
+        file=file,
+        line=line,
+        has_data_review=bool(getattr(m, "data_reviews", None)),
+        route=route,
+        sdk=_sdk_params(m) if route == GLEAN_SDK_ROUTE else None,
+    )
+    if expired:
+        out.warnings.append(Problem(file, identifier, f"expired ({m.expires})", line))
+    if md.disabled:
+        out.warnings.append(Problem(file, identifier, "disabled: true", line))
+    if not md.has_data_review:
+        out.warnings.append(Problem(file, identifier, "no data_reviews", line))
+    return md
+
+
+def _sdk_installed() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("glean") is not None
+    except (ImportError, ValueError):  # a broken or blocked install is not an install
+        return False
+
+
+def _check_sdk_extra(out: _Collector, metrics: Mapping[str, MetricDef]) -> None:
+    """The glean-sdk route needs its extra: name every metric that needs it, at load time."""
+    needing = [md for md in metrics.values() if md.route == GLEAN_SDK_ROUTE]
+    if not needing or _sdk_installed():
+        return
+    for md in needing:
+        out.problems.append(
+            Problem(
+                md.file,
+                md.identifier,
+                f"type '{md.type}' goes by the glean-sdk route, which needs the optional "
+                f"extra: pip install 'fxa-metrics[{SDK_EXTRA}]' (glean-sdk is not installed)",
+                md.line,
+            )
+        )
+
+
+def _server_pings(
+    declared: Mapping[str, bool], metrics: Mapping[str, MetricDef]
+) -> dict[str, PingDef]:
+    """The server route's pings, each with its (non-event) metrics in upstream's order."""
     # ping -> type -> identifiers, in upstream's order (first appearance).
     by_ping: dict[str, dict[str, list[str]]] = {}
-    for category, content in tree.items():
-        if category in ("pings", "tags"):
+    for md in metrics.values():
+        if md.route != GLEAN_ROUTE:
             continue
-        for mname, m in content.items():
-            if not isinstance(m, gmetrics.Metric):
-                continue
-            identifier = f"{category}.{mname}"
-            defined = getattr(m, "defined_in", None) or {}
-            file = str(defined.get("filepath", "<definitions>"))
-            line = defined.get("line")
-            if m.type not in SERVER_ROUTE_TYPES:
-                problems.append(
-                    Problem(
-                        file,
-                        identifier,
-                        f"type '{m.type}' cannot be sent by the Glean server route "
-                        f"(it carries: {', '.join(sorted(SERVER_ROUTE_TYPES))}); "
-                        "use the glean-sdk route for service-level metrics or change the type",
-                        line,
-                    )
-                )
-                continue
-            pings = tuple(m.send_in_pings)
-            for ping in pings:
-                if ping not in declared_pings:
-                    problems.append(
-                        Problem(
-                            file,
-                            identifier,
-                            f"send_in_pings names ping '{ping}', which is neither declared in "
-                            f"pings.yaml nor built in ({', '.join(BUILTIN_PINGS)})",
-                            line,
-                        )
-                    )
-            extras: dict[str, str] = {}
-            if m.type == "event":
-                for key, meta in (getattr(m, "extra_keys", None) or {}).items():
-                    extras[key] = str(meta.get("type", "string"))
-            expired, expiry_problem, fatal = _expiry(m.expires, major)
-            if expiry_problem is not None:
-                (problems if fatal else warnings).append(
-                    Problem(file, identifier, expiry_problem, line)
-                )
-            md = MetricDef(
-                identifier=identifier,
-                category=category,
-                name=mname,
-                type=m.type,
-                pings=pings,
-                extras=extras,
-                lifetime=getattr(m.lifetime, "name", str(m.lifetime)),
-                expires=str(m.expires),
-                expired=expired,
-                disabled=bool(m.disabled),
-                file=file,
-                line=line,
-                has_data_review=bool(getattr(m, "data_reviews", None)),
-            )
-            metrics[identifier] = md
-            if expired:
-                warnings.append(Problem(file, identifier, f"expired ({m.expires})", line))
-            if md.disabled:
-                warnings.append(Problem(file, identifier, "disabled: true", line))
-            if not md.has_data_review:
-                warnings.append(Problem(file, identifier, "no data_reviews", line))
-            for ping in pings:
-                by_ping.setdefault(ping, {}).setdefault(m.type, []).append(identifier)
-    if problems:
-        raise DefinitionsError(problems, findings=warnings)
-
+        for ping in md.pings:
+            by_ping.setdefault(ping, {}).setdefault(md.type, []).append(md.identifier)
     ping_defs: dict[str, PingDef] = {}
-    for name, custom in declared_pings.items():
+    for name, custom in declared.items():
         types = by_ping.get(name, {})
         non_event = {t: tuple(ids) for t, ids in types.items() if t != "event"}
         common = tuple(
@@ -334,15 +479,86 @@ def _compile(tree: Mapping[str, Any], gmetrics: Any, major: int | None) -> Defin
         ping_defs[name] = PingDef(
             name=name, metrics_by_type=non_event, common=common, custom=custom, layout=layout
         )
-    return Definitions(metrics=metrics, pings=ping_defs, warnings=tuple(warnings))
+    return ping_defs
+
+
+def _compile(tree: Mapping[str, Any], gmetrics: Any, major: int | None) -> Definitions:
+    out = _Collector()
+    declared: dict[str, bool] = {name: False for name in BUILTIN_PINGS}
+    for name in tree.get("pings", {}):
+        declared[name] = True
+
+    metrics: dict[str, MetricDef] = {}
+    for category, content in tree.items():
+        if category in ("pings", "tags"):
+            continue
+        for mname, m in content.items():
+            if isinstance(m, gmetrics.Metric):
+                md = _compile_metric(out, category, mname, m, declared, major)
+                if md is not None:
+                    metrics[md.identifier] = md
+    _check_sdk_extra(out, metrics)
+    if out.problems:
+        raise DefinitionsError(out.problems, findings=out.warnings)
+    sdk_pings = tuple(
+        dict.fromkeys(
+            ping for md in metrics.values() if md.route == GLEAN_SDK_ROUTE for ping in md.pings
+        )
+    )
+    return Definitions(
+        metrics=metrics,
+        pings=_server_pings(declared, metrics),
+        warnings=tuple(out.warnings),
+        sdk_pings=sdk_pings,
+    )
 
 
 def check(
     metrics_yaml: Iterable[StrPath], pings_yaml: Iterable[StrPath] = (), **kw: Any
 ) -> list[Problem]:
-    """Every problem ``fxa-metrics check`` reports: load errors, then expired/disabled/no review."""
+    """Every problem ``fxa-metrics check`` reports, in one run.
+
+    Load errors (glean_parser's, then ours for every metric: no route, a
+    refused glean-sdk metric, the missing ``glean-sdk`` extra), else the
+    findings that do not stop loading (expired, disabled, no data review).
+    """
     try:
         defs = load(list(metrics_yaml), list(pings_yaml), **kw)
     except DefinitionsError as e:
         return [*e.problems, *e.findings]
     return list(defs.warnings)
+
+
+@attrs.frozen(slots=True)
+class MetricRoute:
+    """Which route one metric takes (``fxa-metrics check`` prints one per metric)."""
+
+    identifier: str
+    type: str
+    route: str | None  # None: no route carries this type
+
+    def __str__(self) -> str:
+        return f"{self.identifier} ({self.type}): {self.route or 'no route'}"
+
+
+def routes(metrics_yaml: Iterable[StrPath]) -> list[MetricRoute]:
+    """Each metric's route, decided by its type alone; empty if glean_parser cannot parse."""
+    from glean_parser import metrics as gmetrics
+    from glean_parser import parser
+
+    paths = [Path(p) for p in metrics_yaml]
+    if not all(p.is_file() for p in paths):
+        return []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"jsonschema\.RefResolver", DeprecationWarning)
+        result = parser.parse_objects(paths, {"do_not_disable_expired": True})
+        if list(result):
+            return []
+    out = []
+    for category, content in result.value.items():
+        if category in ("pings", "tags"):
+            continue
+        for mname, m in content.items():
+            if isinstance(m, gmetrics.Metric):
+                out.append(MetricRoute(f"{category}.{mname}", m.type, route_of(m.type)))
+    return out

@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any, overload
 
-from . import _consent, _runtime
+from . import _consent, _glean_sdk, _runtime
 from ._beacon import PageLoad  # issue 15: front-end page loads (a record kind)
 from ._config import Settings, build_settings
 from ._context import RequestContext, current
@@ -32,6 +32,7 @@ from ._records import (
     DeletionRequest,
     Event,
     Gauge,
+    GleanMetric,
     Log,
     Metrics,
     Set,
@@ -45,6 +46,9 @@ from ._stats import Stats, StatsSnapshot
 
 # The default sink groups (the names configure(sinks=...) takes).
 ROUTE_NAMES: tuple[str, ...] = build_table().groups
+
+# What the glean-sdk route is given instead of the request's context (issue 13).
+_NO_CONTEXT = RequestContext()
 
 # What stats() reports while unconfigured: nothing is recorded, so nothing is dropped.
 _orphan_stats = Stats()
@@ -88,6 +92,7 @@ Record = (
     | Crash
     | Transaction
     | PageLoad
+    | GleanMetric
 )
 
 
@@ -100,6 +105,8 @@ def record(
     metrics: Mapping[str, Any] | None = None,
     ping: str | None = None,
     skip_client_ip: bool = False,
+    value: Any = None,  # glean-sdk metrics: the amount, sample or (numerator, denominator)
+    label: str | None = None,  # glean-sdk labeled_counter: one of its labels
 ) -> None: ...
 
 
@@ -120,6 +127,12 @@ def record(what: Any, /, extra: Mapping[str, Any] | None = None, **kwargs: Any) 
     if rt is None:
         return  # before configure(): a no-op, by design
     try:
+        # --- glean-sdk route (issue 13): a metric name whose TYPE is a glean-sdk type
+        # is checked here and sent on that route, never with the request context.
+        sample = _glean_sdk.from_call(rt.defs, what, extra, kwargs)
+        if sample is not None:
+            _send(rt, rt.table.by_name["glean_sdk"], sample, _NO_CONTEXT)
+            return
         rec = (
             _build(what, extra, kwargs)
             if isinstance(what, str)
@@ -167,6 +180,11 @@ def _dispatch(rt: Runtime, route: Route, rec: Any, ctx: RequestContext) -> None:
     prepared = route.check(rt, rec, ctx)
     if prepared is None:
         return  # nothing to send (not sampled, say): not a drop
+    _send(rt, route, prepared, ctx)
+
+
+def _send(rt: Runtime, route: Route, prepared: Any, ctx: RequestContext) -> None:
+    """A checked record: consent under the route's policy, then its sinks and feeds."""
     sinks = rt.sinks.get(route.group, ())
     if not sinks and not route.feeds:
         return  # nowhere to go: no consent lookup for nothing
@@ -218,7 +236,13 @@ def build_runtime(settings: Settings) -> Runtime:
     sinks = build_sinks(table, settings)
     for name, extra_sinks in settings.sinks.items():
         sinks[name] = (*sinks.get(name, ()), *extra_sinks)
-    return Runtime(settings, defs, sinks, table)
+    rt = Runtime(settings, defs, sinks, table)
+    # --- glean-sdk route (issue 13): its sink counts losses it sees later, on its own
+    # threads (queue full, uploads), on the runtime's stats.
+    for sink in sinks.get("glean_sdk", ()):
+        if isinstance(sink, _glean_sdk.GleanSdkSink):
+            sink.attach(rt.stats)
+    return rt
 
 
 def configure(**kwargs: Any) -> None:

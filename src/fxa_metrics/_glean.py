@@ -289,6 +289,8 @@ def _explicit_values(
             raise UndefinedMetricError(ident, None, "is not defined in the loaded metrics.yaml")
         if md.type == "event":
             raise InvalidValueError(ident, None, "is an event; record it with fxa_metrics.Event")
+        if md.route != "glean":  # issue 13: counters etc. go by the glean-sdk route
+            raise InvalidValueError(ident, None, f"is a {md.type} metric of the glean-sdk route")
         if pd.name not in md.pings:
             raise UndeclaredPingError(
                 ident, "ping", f"is not sent in ping '{pd.name}' (send_in_pings: {list(md.pings)})"

@@ -177,3 +177,12 @@ for _kind in _STATSD_KINDS.values():
     register_kind(_kind, "statsd", _stat(_kind))
 register_kind("logged", "mozlog", _logs)
 register_kind("crash", "sentry", _crashes)
+
+
+def _sdk_samples(sample: Any) -> Iterable[Observed]:
+    label = getattr(sample, "label", None)
+    text = f"sdk {sample.identifier}={sample.value}" + (f" [{label}]" if label else "")
+    yield Observed("sdk", sample.identifier, sample.value, {}, {"label": label}, text)
+
+
+register_kind("sdk", "glean_sdk", _sdk_samples)

@@ -178,3 +178,23 @@ class Transaction:
     tags: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_map)
     spans: tuple[tuple[str, float, float], ...] = attrs.field(default=(), converter=tuple)
     op: str = "fxa.timing"
+
+
+# ------------------------------------------------------------------ glean-sdk route
+
+
+@attrs.frozen(slots=True, eq=True, hash=False)
+class GleanMetric:
+    """A service-level Glean metric for the glean-sdk route (the ``glean-sdk`` extra).
+
+    ``GleanMetric("jobs.runs")`` adds 1 to a counter; ``value`` is the amount
+    (counter, labeled_counter), the sample (timing, memory and custom
+    distributions, in the metric's unit), the elapsed time (timespan, in its
+    ``time_unit``) or ``(numerator, denominator)`` (rate). ``label`` picks one
+    of a labeled_counter's static labels. ``record("jobs.runs", value=2)`` is
+    the same: the route follows from the metric's type in metrics.yaml.
+    """
+
+    name: str
+    value: Any = None
+    label: str | None = None

@@ -94,20 +94,24 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
 
-    def __init__(self, owner: Receiver) -> None:
+    # An endpoint that comes back on its old port (tests of "down, then up").
+    allow_reuse_address = True
+
+    def __init__(self, owner: Receiver, port: int) -> None:
         self.owner = owner
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
 
 class Receiver:
     """A threaded HTTP server on a free loopback port that stores what it receives."""
 
-    def __init__(self, blackhole: bool = False) -> None:
+    def __init__(self, blackhole: bool = False, port: int = 0) -> None:
+        """``port=0`` picks a free port; a given one lets an endpoint come back where it was."""
         self.blackhole = blackhole
         self._items: list[Received] = []
         self._cond = threading.Condition()
         self._release = threading.Event()
-        self._server = _Server(self)
+        self._server = _Server(self, port)
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever,

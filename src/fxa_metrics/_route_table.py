@@ -22,7 +22,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from . import _glean, _mozlog, _sentry, _sentry_perf, _statsd
+from . import _glean, _glean_sdk, _mozlog, _sentry, _sentry_perf, _statsd
 from ._beacon import PREFIX as BEACON_PREFIX
 from ._beacon import PageLoad
 from ._config import Settings
@@ -35,6 +35,7 @@ from ._records import (
     DeletionRequest,
     Event,
     Gauge,
+    GleanMetric,
     Log,
     Metrics,
     Set,
@@ -157,6 +158,16 @@ DEFAULT_ROUTES: tuple[Route, ...] = (
         check=_sentry.prepare,
         policy=Policy.CRASH_NO_USER,
         sinks=_sentry.sinks_from_settings,
+    ),
+    Route(
+        # issue 13: service-level metrics (counters, distributions...) through
+        # glean-sdk; record("cat.name") of such a metric comes here by its type
+        # (_glean_sdk.from_call in record()), never with the request context.
+        name="glean_sdk",
+        kinds=(GleanMetric,),
+        check=_glean_sdk.prepare,
+        policy=Policy.SERVICE_LEVEL,
+        sinks=_glean_sdk.sinks_from_settings,
     ),
     Route(
         name="sentry_performance",

@@ -17,7 +17,7 @@ from typing import Any
 from . import _cli_check, _cli_sentry, _cli_statsd, _cli_tools, _facade
 from .__about__ import __version__
 from ._context import bind
-from ._definitions import Definitions
+from ._definitions import Definitions, routes
 from ._errors import (
     DefinitionsError,
     FxaMetricsError,
@@ -47,10 +47,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
     problems = _cli_check.check(args.metrics_yaml, args.pings_yaml or (), args.app_version)
     for p in problems:
         print(str(p), file=sys.stderr)
+    # issue 13: which route each metric takes (by its type), problems or not.
+    route_lines = [f"route: {r}" for r in routes(args.metrics_yaml)]
     if problems:
+        print("\n".join(route_lines), file=sys.stdout)
         print(f"{len(problems)} problem(s)", file=sys.stderr)
         return EXIT_PROBLEMS
-    print("ok: definitions are valid for the Glean server route")
+    print("\n".join(["ok: definitions are valid", *route_lines]))
     return EXIT_OK
 
 

@@ -384,6 +384,20 @@ class Capture:
     ) -> None:
         self._check(Query("gauge", name, _v(value), tags, exact), "once")
 
+    # ---------------------------------------------- glean-sdk route (issue 13)
+    # The same rule as every helper (docs/testing.md): name, then value and
+    # label when given; kind "sdk" covers every glean-sdk metric type.
+
+    def assert_counter(self, name: str, value: Any = UNSET, label: str | None = None) -> None:
+        """A glean-sdk metric (counter, labeled counter, distribution, ...) was recorded."""
+        self._check(Query("sdk", name, _v(value), None, False, {"label": label}), "some")
+
+    def assert_counter_once(self, name: str, value: Any = UNSET, label: str | None = None) -> None:
+        self._check(Query("sdk", name, _v(value), None, False, {"label": label}), "once")
+
+    def assert_not_counter(self, name: str, label: str | None = None) -> None:
+        self._check(Query("sdk", name, UNSET, None, False, {"label": label}), "none")
+
     def assert_not_gauge(
         self,
         name: str,
