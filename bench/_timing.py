@@ -13,7 +13,9 @@ Why each choice:
 - **The median of per-round ratios, with its spread** (IQR and min-max):
   a ratio of medians hides how much the rounds disagree.
 - **GC stays on** (collected before each block): a side that allocates more
-  pays for its collections, as it does in production.
+  pays for its collections, as it does in production. What setup built is
+  frozen first (``gc.freeze()``, as pre-fork servers do after loading the app),
+  so a collection does not walk a framework's heap on either side.
 """
 
 from __future__ import annotations
@@ -110,6 +112,8 @@ def abba(
         if switch is not None:
             switch(side)
         sides[side](3)
+    gc.collect()
+    gc.freeze()
     if n is None:
         if switch is not None:
             switch("ours")

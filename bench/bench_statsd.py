@@ -1,4 +1,4 @@
-"""statsd rows: ``record(Timing(...))`` vs raw ``statsd.StatsClient.timing``, listener out of process.
+"""statsd rows: ``record(Timing(...))`` vs raw ``StatsClient.timing``, listener out of process.
 
 Both sides send to one UDP listener in a child process (bench/_receivers.py),
 so receiving costs the measuring process nothing. Ours includes building the

@@ -73,7 +73,7 @@ def _rows(ours: Callable[[int], None], theirs: Callable[[int], None]) -> list[di
                 ours=statistics.median(rate_ours),
                 base=statistics.median(rate_base),
                 unit="records/s",
-                ours_label=f"{threads} threads, each fm.record('login.complete') in a bound context",
+                ours_label=f"{threads} threads, each fm.record('login.complete'), bound context",
                 base_label=f"{threads} threads, each upstream record_login_complete(...)",
             )
         )
