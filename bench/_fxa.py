@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import os
 import sys
 import tempfile
 import types
@@ -100,14 +101,25 @@ def configure(**kw: Any) -> None:
 
 
 @contextlib.contextmanager
-def stdout_to(stream: Any) -> Iterator[None]:
-    """Upstream writes to ``sys.stdout``: point it at the same file ours writes to."""
-    real = sys.stdout
-    sys.stdout = stream
+def stdout_to_devnull() -> Iterator[None]:
+    """Point fd 1 at ``/dev/null`` while timing, keeping ``sys.stdout`` the process's own.
+
+    The deployment path: fxa_metrics writes to fd 1 itself while ``sys.stdout``
+    is the real stdout, upstream writes through ``sys.stdout``, dockerflow's
+    handlers through the ``sys.stdout`` they were given. All land in
+    ``/dev/null``; the runner's JSON goes out after fd 1 is restored.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
     try:
         yield
     finally:
-        sys.stdout = real
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
 
 
 def check_clean(what: str) -> None:

@@ -21,6 +21,7 @@ Why each choice:
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +30,8 @@ from typing import Any
 Runner = Callable[[int], object]  # runs the measured work n times
 
 BLOCK_NS = 6_000_000  # each timed block: ~6 ms of CPU, far above clock granularity
-ROUNDS = 15
+# BENCH_ROUNDS=2 for a quick smoke run of the rows (the figures then mean little).
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 
 
 def loop(fn: Callable[[], object]) -> Runner:

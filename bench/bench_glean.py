@@ -1,8 +1,9 @@
 """Glean event rows: ours against upstream (as shipped, with orjson), its floor, and per request.
 
-Every side writes to the same ``/dev/null`` file. Upstream writes through
-``sys.stdout.write`` (a buffered text file: one ``write`` syscall per ~8 KiB),
-ours as fxa_metrics writes (per line): that is each as shipped.
+Every side writes to stdout, pointed at ``/dev/null`` (fd 1, the deployment
+path). Upstream writes through ``sys.stdout.write`` (a buffered text file: one
+``write`` syscall per ~8 KiB), ours one ``os.write`` per line (durable): that
+is each as shipped.
 
 Run: ``python -m bench.bench_glean`` (``python -m bench`` for every route).
 """
@@ -43,26 +44,26 @@ def _one_line() -> bytes:
     return line
 
 
-def _floor(fd: int) -> Any:
+def _floor() -> Any:
     """Two orjson encodes (the payload, then the envelope embedding it) and one ``os.write``."""
     envelope = orjson.loads(_one_line())
     payload = orjson.loads(envelope["Fields"]["payload"])
 
     def floor() -> None:
         envelope["Fields"]["payload"] = orjson.dumps(payload).decode()
-        os.write(fd, orjson.dumps(envelope) + b"\n")
+        os.write(1, orjson.dumps(envelope) + b"\n")
 
     return floor
 
 
-def _vs_upstream(devnull: Any, fd: int) -> list[dict[str, Any]]:
+def _vs_upstream() -> list[dict[str, Any]]:
     shipped = _fxa.upstream_logger(_fxa.generate_upstream())
     fast = _fxa.upstream_logger(_fxa.with_orjson(_fxa.generate_upstream()))
-    floor = _floor(fd)  # before configure(): it configures (and resets) to capture one line
+    floor = _floor()  # before configure(): it configures (and resets) to capture one line
     sha = fm.uid_sha256(UID)
-    _fxa.configure(glean_stream=devnull)
+    _fxa.configure()
     try:
-        with _fxa.stdout_to(devnull), fm.bind(uid=UID, user_agent=UA, ip_address=IP, **CONTEXT):
+        with fm.bind(uid=UID, user_agent=UA, ip_address=IP, **CONTEXT):
             rows = [
                 abba(
                     "Glean event vs upstream as shipped",
@@ -95,7 +96,7 @@ def _vs_upstream(devnull: Any, fd: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _per_request(devnull: Any) -> dict[str, Any]:
+def _per_request() -> dict[str, Any]:
     shipped = _fxa.upstream_logger(_fxa.generate_upstream())
 
     def ours() -> None:
@@ -106,18 +107,17 @@ def _per_request(devnull: Any) -> dict[str, Any]:
         sha = hashlib.sha256(UID.encode()).hexdigest()
         _fxa.upstream_login_complete(shipped, sha)
 
-    _fxa.configure(glean_stream=devnull)
+    _fxa.configure()
     try:
-        with _fxa.stdout_to(devnull):
-            out = abba(
-                "bind() + one event per request vs upstream + sha256",
-                loop(ours),
-                loop(theirs),
-                target="<= 0.5",
-                ours_label="with fm.bind(uid, user_agent, ip_address, 8 context fields): "
-                "fm.record(...)",
-                base_label="sha256 of the uid + upstream record_login_complete(...), as shipped",
-            )
+        out = abba(
+            "bind() + one event per request vs upstream + sha256",
+            loop(ours),
+            loop(theirs),
+            target="<= 0.5",
+            ours_label="with fm.bind(uid, user_agent, ip_address, 8 context fields): "
+            "fm.record(...)",
+            base_label="sha256 of the uid + upstream record_login_complete(...), as shipped",
+        )
         _fxa.check_clean("bind + event")
     finally:
         fm.reset()
@@ -125,8 +125,8 @@ def _per_request(devnull: Any) -> dict[str, Any]:
 
 
 def run() -> list[dict[str, Any]]:
-    with open(os.devnull, "w") as devnull:
-        return [*_vs_upstream(devnull, devnull.fileno()), _per_request(devnull)]
+    with _fxa.stdout_to_devnull():
+        return [*_vs_upstream(), _per_request()]
 
 
 if __name__ == "__main__":

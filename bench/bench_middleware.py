@@ -12,8 +12,9 @@ one ``GET`` per call, the response body consumed and closed as a server does.
   ``RequestIdMiddleware`` + ``MozlogRequestSummaryLogger``;
 - Django: ``fxa_metrics.DjangoMiddleware`` vs dockerflow's ``DockerflowMiddleware``.
 
-Both sides log ``request.summary`` to the same ``/dev/null`` file (each with
-its own handler on the logger, switched untimed before each block). "statsd
+Both sides write their ``request.summary`` line to stdout (fd 1 pointed at
+``/dev/null``): ours in its own mode (formatted and written by fxa_metrics),
+dockerflow's through its ``MozlogHandler`` on the ``request.summary`` logger. "statsd
 on": ours has a statsd host (a listener in a child process); the baseline
 gets the same ``url_request`` timing, tagged, from a raw ``StatsClient`` in a
 small wrapper, since dockerflow sends no statsd.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -292,29 +293,9 @@ def asgi_runner(app: Callable[..., Any], loop: asyncio.AbstractEventLoop) -> Cal
 # ------------------------------------------------------------------ rows
 
 
-class _Handlers:
-    """Each side's handler on ``request.summary``, swapped in (untimed) before its blocks."""
-
-    def __init__(self, devnull: Any) -> None:
-        self.base = [MozlogHandler(stream=devnull, name="fxa-auth-api")]
-        self.ours: list[logging.Handler] = []
-
-    def prime(self, ours_request: Callable[[int], None]) -> None:
-        # Our sink attaches its handler on its first line after configure():
-        # let it, then keep it for every app of this configuration.
-        SUMMARY.handlers = []
-        ours_request(1)
-        self.ours = list(SUMMARY.handlers)
-        assert self.ours, "fxa_metrics attached no handler to request.summary"
-
-    def switch(self, side: str) -> None:
-        SUMMARY.handlers = self.ours if side == "ours" else self.base
-
-
 def _rows(
     apps: dict[str, tuple[Any, Any]],
     kinds: dict[str, str],
-    handlers: _Handlers,
     client: statsd.StatsClient | None,
 ) -> list[dict[str, Any]]:
     loop = asyncio.new_event_loop()
@@ -337,7 +318,6 @@ def _rows(
                     + (", statsd host set" if client else ""),
                     base_label=f"{name} app with dockerflow's equivalent"
                     + (", + raw StatsClient.timing" if client else ""),
-                    switch=handlers.switch,
                 )
             )
     finally:
@@ -354,20 +334,20 @@ def run() -> list[dict[str, Any]]:
         "Django": _django_apps(),
     }
     kinds = {name: "asgi" if "ASGI" in name else "wsgi" for name in apps}
+    # dockerflow's handler on request.summary, to sys.stdout (fd 1 is /dev/null
+    # while timing). Ours writes its own lines ("own" mode), which this
+    # handler never sees, so each side writes exactly its own line.
+    SUMMARY.addHandler(MozlogHandler(stream=sys.stdout, name="fxa-auth-api"))
     SUMMARY.propagate = False
     SUMMARY.setLevel(logging.INFO)
     rows: list[dict[str, Any]] = []
-    with open(os.devnull, "w") as devnull, UdpListener() as rx:
-        handlers = _Handlers(devnull)
+    with _fxa.stdout_to_devnull(), UdpListener() as rx:
         for statsd_on in (False, True):
             client = statsd.StatsClient(rx.host, rx.port) if statsd_on else None
             target = {"statsd_host": rx.host, "statsd_port": rx.port} if statsd_on else {}
-            _fxa.configure(
-                metrics_yaml=(), mozlog_handler="always", mozlog_stream=devnull, **target
-            )
+            _fxa.configure(metrics_yaml=(), mozlog_handler="own", **target)
             try:
-                handlers.prime(wsgi_runner(apps["WSGI (plain)"][0]))
-                rows += _rows(apps, kinds, handlers, client)
+                rows += _rows(apps, kinds, client)
                 _fxa.check_clean(f"middleware, statsd {'on' if statsd_on else 'off'}")
             finally:
                 fm.reset()

@@ -1,10 +1,11 @@
 """MozLog rows: one request.summary line, ours vs stdlib logging + dockerflow's MozlogFormatter.
 
-- our handler: nothing configured by the host, fxa_metrics attaches its own;
-- a host's handlers: the host configured logging (a root handler with
-  dockerflow's formatter, as a Dockerflow service's dictConfig does); ours
-  attaches nothing and the line goes through the host's handler, like the
-  baseline's;
+- our handler (``mozlog_handler="own"``): fxa_metrics formats the line and
+  writes it to fd 1 itself;
+- a host's handlers (``mozlog_handler="host"``): the host configured logging
+  (a root handler with dockerflow's formatter, as a Dockerflow service's
+  dictConfig does); ours hands a ``LogRecord`` to the logger and the line goes
+  through the host's handler, like the baseline's;
 - the formatter alone, same ``LogRecord`` (information: what the encoder saves).
 
 Run: ``python -m bench.bench_mozlog``.
@@ -13,7 +14,7 @@ Run: ``python -m bench.bench_mozlog``.
 from __future__ import annotations
 
 import logging
-import os
+import sys
 from typing import Any
 
 from dockerflow.logging import MozlogFormatter
@@ -38,20 +39,20 @@ OURS_LABEL = 'fm.record(fm.Log("request.summary", fields)), 8 fields'
 BASE_LABEL = 'logging.getLogger(...).info("", extra=fields), dockerflow MozlogFormatter'
 
 
-def _dockerflow_handler(devnull: Any) -> logging.Handler:
-    handler = logging.StreamHandler(devnull)
+def _dockerflow_handler() -> logging.Handler:
+    # sys.stdout, whose fd 1 points at /dev/null while timing (_fxa.stdout_to_devnull).
+    handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(MozlogFormatter(logger_name="fxa-auth-api"))
     return handler
 
 
-def _our_handler(devnull: Any) -> dict[str, Any]:
+def _our_handler() -> dict[str, Any]:
     base_logger = logging.getLogger("bench.dockerflow.request.summary")
     base_logger.propagate = False
     base_logger.setLevel(logging.INFO)
-    handler = _dockerflow_handler(devnull)
+    handler = _dockerflow_handler()
     base_logger.addHandler(handler)
-    _fxa.configure(metrics_yaml=(), mozlog_handler="always", mozlog_stream=devnull)
-    logging.getLogger("request.summary").propagate = False
+    _fxa.configure(metrics_yaml=(), mozlog_handler="own")
     record = fm.Log("request.summary", FIELDS)
     try:
         out = abba(
@@ -66,17 +67,16 @@ def _our_handler(devnull: Any) -> dict[str, Any]:
     finally:
         fm.reset()
         base_logger.removeHandler(handler)
-        logging.getLogger("request.summary").propagate = True
     return out
 
 
-def _host_handlers(devnull: Any) -> dict[str, Any]:
+def _host_handlers() -> dict[str, Any]:
     root = logging.getLogger()
-    handler = _dockerflow_handler(devnull)
+    handler = _dockerflow_handler()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     summary_logger = logging.getLogger("request.summary")
-    _fxa.configure(metrics_yaml=(), mozlog_handler="auto")
+    _fxa.configure(metrics_yaml=(), mozlog_handler="host")
     record = fm.Log("request.summary", FIELDS)
     try:
         out = abba(
@@ -112,8 +112,8 @@ def _formatter_alone() -> dict[str, Any]:
 
 
 def run() -> list[dict[str, Any]]:
-    with open(os.devnull, "w") as devnull:
-        return [_our_handler(devnull), _host_handlers(devnull), _formatter_alone()]
+    with _fxa.stdout_to_devnull():
+        return [_our_handler(), _host_handlers(), _formatter_alone()]
 
 
 if __name__ == "__main__":
