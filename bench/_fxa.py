@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import io
 import os
+import subprocess
 import sys
 import tempfile
 import types
@@ -101,25 +102,36 @@ def configure(**kw: Any) -> None:
 
 
 @contextlib.contextmanager
-def stdout_to_devnull() -> Iterator[None]:
+def stdout_to_devnull(pipe: bool = False) -> Iterator[None]:
     """Point fd 1 at ``/dev/null`` while timing, keeping ``sys.stdout`` the process's own.
 
     The deployment path: fxa_metrics writes to fd 1 itself while ``sys.stdout``
     is the real stdout, upstream writes through ``sys.stdout``, dockerflow's
     handlers through the ``sys.stdout`` they were given. All land in
     ``/dev/null``; the runner's JSON goes out after fd 1 is restored.
+    ``pipe=True``: fd 1 is a pipe read by another process (``cat`` to
+    ``/dev/null``), as a container's stdout is.
     """
     sys.stdout.flush()
     saved = os.dup(1)
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
+    reader = None
+    if pipe:
+        reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        assert reader.stdin is not None
+        target = os.dup(reader.stdin.fileno())
+        reader.stdin.close()
+    else:
+        target = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(target, 1)
+    os.close(target)
     try:
         yield
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
+        os.dup2(saved, 1)  # the pipe's last write end closes: the reader sees EOF
         os.close(saved)
-        os.close(null)
+        if reader is not None:
+            reader.wait(timeout=60)
 
 
 def check_clean(what: str) -> None:
