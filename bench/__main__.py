@@ -101,10 +101,23 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _commit() -> str:
+    """The measured code's commit (``+`` when the work tree differs), or ``?``."""
+    try:
+        head = subprocess.run(
+            ["git", "describe", "--always", "--dirty=+", "--abbrev=7"],
+            capture_output=True, text=True, cwd=ROOT, check=True, timeout=30,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return head or "?"
+
+
 def stamp(runs: int, started: float, load: str) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
-        f"Measured {now} with `{COMMAND}` (`python -m bench --write`), {runs} runs per route, "
+        f"Measured {now} at commit {_commit()} "
+        f"with `{COMMAND}` (`python -m bench --write`), {runs} runs per route, "
         f"each in a fresh interpreter, {time.monotonic() - started:.0f} s in all. Machine: "
         f"{platform.python_implementation()} {platform.python_version()}, "
         f"{platform.machine()}, {os.cpu_count()} cores, load average {load} at the start."
