@@ -55,6 +55,9 @@ pytest: $(STAMP) $(NODE_STAMP) chromium
 
 test: lint typecheck pytest
 
+# Every route's rows, 3 runs each in fresh interpreters (~15-30 min on 2 busy
+# cores); rewrites the table in docs/performance.md. A quick smoke run of some
+# routes: BENCH_ROUNDS=2 .venv/bin/python -m bench --only glean --runs 1
 bench: $(STAMP)
 	$(BIN)/python -m bench --write
 

@@ -2,7 +2,7 @@
 
 Ours: rate limit, parse, every check, and the 7 statsd stats of a real
 Chromium beacon sent through ``record()`` in one ``statsd_batch`` (one
-datagram), to a live UDP listener on 127.0.0.1.
+datagram), to a UDP listener in a child process (bench/_receivers.py).
 
 Baseline: the least any receiver does for the same beacon: ``orjson.loads``
 of the body and the same 7 already-formatted lines through a raw
@@ -24,9 +24,9 @@ import orjson
 import statsd
 
 import fxa_metrics as fm
-from fxa_metrics._recv_udp import UdpReceiver
 
-from ._timing import compare
+from ._receivers import UdpListener
+from ._timing import abba, loop
 
 BEACON: dict[str, Any] = {
     "v": 1,
@@ -66,13 +66,13 @@ STATS = [
 ]
 
 
-def run(n: int = 2000, rounds: int = 9) -> list[dict[str, Any]]:
+def run() -> list[dict[str, Any]]:
     good = json.dumps(BEACON).encode()
     bad_beacon = json.loads(good)
     bad_beacon["nav"]["responseStart"] = 1.0
     bad = json.dumps(bad_beacon).encode()
     rows = []
-    with UdpReceiver(keep=False) as rx:
+    with UdpListener() as rx:
         client = statsd.StatsClient(rx.host, rx.port, prefix="fxa-content-server")
         fm.configure(
             service="fxa-content-server",
@@ -101,24 +101,24 @@ def run(n: int = 2000, rounds: int = 9) -> list[dict[str, Any]]:
         try:
             assert endpoint.handle(good, "text/plain", "192.0.2.1").status == 204
             rows.append(
-                compare(
+                abba(
                     "beacon: handle one valid beacon vs orjson.loads + raw statsd pipeline",
-                    lambda: endpoint.handle(good, "text/plain", "192.0.2.1"),
-                    raw,
-                    goal="info",
-                    n=n,
-                    rounds=rounds,
+                    loop(lambda: endpoint.handle(good, "text/plain", "192.0.2.1")),
+                    loop(raw),
+                    target="(info)",
+                    ours_label="fm.BeaconEndpoint.handle(a valid Chromium beacon)",
+                    base_label="orjson.loads + the same 7 lines through a raw statsd pipeline",
                 )
             )
             assert endpoint.handle(bad, "text/plain", "192.0.2.1").status == 400
             rows.append(
-                compare(
+                abba(
                     "beacon: refuse one bad beacon (400, counted) vs orjson.loads",
-                    lambda: endpoint.handle(bad, "text/plain", "192.0.2.1"),
-                    lambda: orjson.loads(bad),
-                    goal="info",
-                    n=n,
-                    rounds=rounds,
+                    loop(lambda: endpoint.handle(bad, "text/plain", "192.0.2.1")),
+                    loop(lambda: orjson.loads(bad)),
+                    target="(info)",
+                    ours_label="fm.BeaconEndpoint.handle(a beacon with one bad mark)",
+                    base_label="orjson.loads of the same body",
                 )
             )
             time.sleep(0.1)

@@ -1,33 +1,27 @@
-"""Bench: the pytest fixture's per-test overhead against markus' ``MetricsMock``.
+"""Fixture rows: generated trivial tests with our pytest fixture vs with markus' MetricsMock.
 
-Each side is a generated suite of 500 tests run by pytest in one process (a
-real ``python -m pytest`` run, plugins loaded as a user has them), wall time
-from start to exit:
+Each test records one counter and asserts it, the smallest useful metrics
+test. Two rows:
 
-* ``bare``: 500 tests using no fixture (pytest's own cost per test);
-* ``ours``: 500 tests taking ``fxa_metrics_capture`` with FxA's real
-  definitions (tests/data/fxa-backend), idle, then each recording one event
-  and asserting it;
-* ``markus``: 500 tests taking markus' ``metricsmock`` fixture, idle, then
-  each incrementing a counter and asserting it.
+- 500 tests, ours with no Glean definitions (``metrics_yaml=()``): the same
+  work as MetricsMock, which has no definitions;
+- 30 tests, ours with FxA's definitions as ``metrics.yaml``/``pings.yaml`` in
+  the working directory, as a host's suite has them (information: what each
+  test pays today for loading them).
+ Both suites run in their own fresh ``pytest`` process (ours with the
+fxa_metrics plugin, the markus one without it: the plugin's import is part of
+our cost), alternating, and the measure is the child's CPU time (user +
+system, from ``os.wait4``), which a loaded machine inflates less than wall
+time. The per-test figure is the whole session's CPU time over 500, start-up
+included.
 
-What is timed is each test's setup, call and teardown phases (pytest hook
-wrappers in the generated conftest), in CPU time of the pytest process: on a
-shared 2-core machine, wall time of whole runs swings by seconds with the
-neighbours' load, and interpreter start-up is the same for every suite.
-Per-test overhead = (phases per test - bare phases per test). Two rows each:
-*all-in* (the 500 tests, so the first test's one-time costs, imports and the
-one parse of FxA's definitions shared by every capture, are amortised over
-500) and *steady* (the 499 after the first: what each further test costs).
-The suites run interleaved, ``REPEATS`` rounds; each figure is the median.
-Target: ours <= 2x MetricsMock's.
-
-    python -m bench.bench_fixture
+Run: ``python -m bench.bench_fixture``.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,126 +29,120 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-FXA = ROOT / "tests" / "data" / "fxa-backend"
-N = 500
-REPEATS = 5
-TARGET = 2.0
+from ._fxa import METRICS, PINGS
+from ._timing import row
 
-_MARK = (
-    f"pytestmark = pytest.mark.fxa_metrics(metrics_yaml=r'{FXA / 'fxa-backend-metrics.yaml'}', "
-    f"pings_yaml=r'{FXA / 'fxa-backend-pings.yaml'}', app_id='accounts_backend')\n"
-)
+TESTS = 500
+TESTS_FXA = 30
+ROUNDS = 2
 
-SUITES: dict[str, tuple[str, str]] = {
-    # name -> (module header, one test's body with {i})
-    "bare": ("", "def test_{i}():\n    pass\n"),
-    "markus": ("", "def test_{i}(metricsmock):\n    pass\n"),
-    "ours": (_MARK, "def test_{i}(fxa_metrics_capture):\n    pass\n"),
-    "markus_recording": (
-        "import markus\nMETRICS = markus.get_metrics('fxa')\n",
-        "def test_{i}(metricsmock):\n"
-        "    METRICS.incr('login.attempt', tags=['result:ok'])\n"
-        "    metricsmock.assert_incr_once('fxa.login.attempt', tags=['result:ok'])\n",
-    ),
-    "ours_recording": (
-        _MARK,
-        "def test_{i}(fxa_metrics_capture):\n"
-        "    fm.record('account.password_reset')\n"
-        "    fxa_metrics_capture.assert_event_once('account.password_reset')\n",
-    ),
-}
-
-
-# Times every test's phases in CPU time of this process; written at session end.
-CONFTEST = """
-import json, time
+_OURS_HEAD = """
+import fxa_metrics as fm
 import pytest
 
-_per_test = {}
+pytestmark = pytest.mark.fxa_metrics(metrics_yaml=())
+"""
+_OURS_FXA_HEAD = """
+import fxa_metrics as fm
+import pytest
+
+pytestmark = pytest.mark.fxa_metrics(metrics_yaml="metrics.yaml", pings_yaml="pings.yaml")
+"""
+_OURS_TEST = """
+def test_{i}(fxa_metrics_capture):
+    fm.record(fm.Counter("bench.hit"))
+    fxa_metrics_capture.assert_incr("bench.hit")
+"""
+
+_MARKUS_HEAD = """
+import markus
+import pytest
+from markus.testing import MetricsMock
+
+metrics = markus.get_metrics("bench")
 
 
-def _timed(item):
-    start = time.process_time()
-    yield
-    _per_test[item.nodeid] = _per_test.get(item.nodeid, 0.0) + time.process_time() - start
-
-
-pytest_runtest_setup = pytest.hookimpl(wrapper=True)(lambda item: (yield from _timed(item)))
-pytest_runtest_call = pytest.hookimpl(wrapper=True)(lambda item: (yield from _timed(item)))
-pytest_runtest_teardown = pytest.hookimpl(wrapper=True)(
-    lambda item, nextitem: (yield from _timed(item))
-)
-
-
-def pytest_sessionfinish(session):
-    with open("phases.json", "w") as f:
-        json.dump(list(_per_test.values()), f)
+@pytest.fixture
+def metricsmock():
+    with MetricsMock() as mm:
+        yield mm
+"""
+_MARKUS_TEST = """
+def test_{i}(metricsmock):
+    metrics.incr("hit")
+    metricsmock.assert_incr("bench.hit")
 """
 
 
-def _write(base: Path) -> dict[str, Path]:
-    out = {}
-    for name, (header, body) in SUITES.items():
-        d = base / name
-        d.mkdir()
-        (d / "pytest.ini").write_text("[pytest]\n")
-        (d / "conftest.py").write_text(CONFTEST)
-        text = "import pytest\nimport fxa_metrics as fm\n" + header
-        text += "".join(body.format(i=i) for i in range(N))
-        (d / f"test_{name}.py").write_text(text)
-        out[name] = d
-    return out
+def _suite(root: Path, name: str, head: str, test: str, tests: int) -> Path:
+    path = root / f"test_{name}.py"
+    path.write_text(head + "".join(test.format(i=i) for i in range(tests)))
+    return path
 
 
-def _run(d: Path) -> tuple[float, float]:
-    """(all N tests' phases, the N - 1 after the first) in CPU seconds."""
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
-        cwd=d,
-        capture_output=True,
-        text=True,
-        check=False,
+def _pytest_cpu_s(root: Path, path: Path, tests: int, *extra: str) -> float:
+    """Run one suite in a fresh pytest; its CPU seconds (user + system)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    # Every run compiles (and assert-rewrites) its test file afresh, both sides
+    # alike, so no warm-up run is needed.
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    args = [sys.executable, "-m", "pytest", "-q", "-c", str(root / "pytest.ini")]
+    args += ["-p", "no:cacheprovider", *extra, str(path)]
+    proc = subprocess.Popen(
+        args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    if r.returncode != 0 or f"{N} passed" not in r.stdout:
-        raise RuntimeError(f"suite {d.name} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-    per_test: list[float] = json.loads((d / "phases.json").read_text())
-    return sum(per_test), sum(per_test[1:])
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0 or f"{tests} passed" not in out:
+        raise AssertionError(f"{path.name} did not pass:\n{out[-3000:]}")
+    return usage.ru_utime + usage.ru_stime
 
 
-def run(repeats: int = REPEATS) -> list[dict[str, Any]]:
+def _row(root: Path, label: str, ours_head: str, tests: int) -> dict[str, Any]:
+    ours_path = _suite(root, f"ours_{tests}", ours_head, _OURS_TEST, tests)
+    markus_path = _suite(root, f"markus_{tests}", _MARKUS_HEAD, _MARKUS_TEST, tests)
+
+    def ours() -> float:
+        return _pytest_cpu_s(root, ours_path, tests)
+
+    def theirs() -> float:
+        return _pytest_cpu_s(root, markus_path, tests, "-p", "no:fxa_metrics")
+
+    o: list[float] = []
+    b: list[float] = []
+    for i in range(ROUNDS):
+        if i % 2 == 0:
+            o.append(ours())
+            b.append(theirs())
+        else:
+            b.append(theirs())
+            o.append(ours())
+    return row(
+        f"pytest fixture vs markus MetricsMock, {tests} trivial tests, {label} (CPU per test)",
+        [x / y for x, y in zip(o, b, strict=True)],
+        target="(info)",
+        ours=statistics.median(o) / tests * 1000.0,
+        base=statistics.median(b) / tests * 1000.0,
+        unit="ms/test",
+        ours_label=f"fxa_metrics_capture fixture, {label}: record a Counter, assert_incr",
+        base_label="a MetricsMock fixture: markus incr, assert_incr",
+    )
+
+
+def run() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
-        dirs = _write(Path(tmp))
-        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in dirs}
-        for _ in range(repeats):
-            for name, d in dirs.items():  # interleaved: load bursts hit every suite alike
-                runs[name].append(_run(d))
-    # All-in: the first test pays the session's one-time costs (imports, the one
-    # parse of the definitions). Steady: every later test, what a suite tends to.
-    allin = {k: statistics.median(a for a, _ in v) / N for k, v in runs.items()}
-    steady = {k: statistics.median(s for _, s in v) / (N - 1) for k, v in runs.items()}
-    rows = []
-    for label, ours, theirs in (
-        ("idle", "ours", "markus"),
-        ("recording one record and asserting it", "ours_recording", "markus_recording"),
-    ):
-        for kind, per in (("all-in", allin), ("steady", steady)):
-            ours_us = (per[ours] - per["bare"]) * 1e6
-            theirs_us = (per[theirs] - per["bare"]) * 1e6
-            rows.append(
-                {
-                    "name": f"pytest fixture overhead per test, {label}, {kind}: "
-                    f"fxa_metrics_capture (FxA definitions) vs markus metricsmock, "
-                    f"{N} tests in one run",
-                    "ours_us": round(ours_us, 1),
-                    "baseline_us": round(theirs_us, 1),
-                    "ratio": round(ours_us / theirs_us, 2) if theirs_us > 0 else None,
-                    "goal": f"<= {TARGET}",
-                }
-            )
-    return rows
+        root = Path(tmp)
+        (root / "pytest.ini").write_text("[pytest]\n")
+        shutil.copy(METRICS, root / "metrics.yaml")
+        shutil.copy(PINGS, root / "pings.yaml")
+        return [
+            _row(root, "no definitions", _OURS_HEAD, TESTS),
+            _row(root, "FxA's definitions", _OURS_FXA_HEAD, TESTS_FXA),
+        ]
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(row)
+    for r in run():
+        print(r)
