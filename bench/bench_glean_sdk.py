@@ -1,70 +1,34 @@
-"""Bench: ``record()`` of a glean-sdk counter against glean-sdk's own ``counter.add()``.
+"""glean-sdk counter row: ``record()`` of a glean-sdk counter against glean-sdk's own ``add()``.
 
-Both sides add to a counter of the same started SDK, in one run, interleaved
-(bench/_timing.py). Ours is what a caller writes, ``fm.record("svc.requests")``:
-the facade, the definitions check, the consent gate (the service switch) and
-the sink, then the SDK's ``add``. The baseline is the SDK's generated-style
-metric object, ``CounterMetricType(...).add(1)``. Goal: ratio <= 1.2.
+Both sides add to a counter of the same started SDK, in interleaved ABBA
+rounds by the calling thread's CPU time (bench/_timing.py): what a request
+pays. Ours is what a caller writes, ``fm.record("svc.requests")``: the facade,
+the definitions check, the consent gate (the service switch) and the sink,
+then the SDK's ``add``. The baseline is the SDK's generated-style metric
+object, ``CounterMetricType(...).add(1)``.
 
-Each ``add`` is queued for the SDK's own thread, which writes it to disk
-(~50-70 µs of system time each, on another core): keep ``n`` modest, or
-the backlog, not the calls, dominates the run.
+Each ``add`` on either side is queued for the SDK's own thread, which writes it
+to disk (~50-70 µs of system time each, on another core). That work is the
+same on both sides and is *not* counted (it is not on the caller's thread);
+the backlog it leaves competes for the cores with both sides alike.
 
-    python -m bench.bench_glean_sdk
+Run: ``python -m bench.bench_glean_sdk`` (``python -m bench`` for every route).
 """
 
 from __future__ import annotations
 
 import socket
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import fxa_metrics as fm
 from fxa_metrics import _facade
 
-from ._timing import compare
+from . import _fxa
+from ._timing import abba, loop
 
-
-def _thread_cpu_us(fn: Callable[[], Any], n: int) -> float:
-    start = time.thread_time_ns()
-    for _ in range(n):
-        fn()
-    return (time.thread_time_ns() - start) / n / 1000.0
-
-
-def compare_cpu(
-    name: str, ours: Callable[[], Any], baseline: Callable[[], Any], n: int, rounds: int
-) -> dict[str, Any]:
-    """The caller's own CPU time per call, rounds interleaved: what a request pays.
-
-    Wall time also carries the SDK's writer thread, which competes for the
-    same cores with whichever side runs next; the calling thread's CPU time
-    does not.
-    """
-    a = [0.0] * rounds
-    b = [0.0] * rounds
-    for i in range(rounds):
-        if i % 2:
-            b[i] = _thread_cpu_us(baseline, n)
-            a[i] = _thread_cpu_us(ours, n)
-        else:
-            a[i] = _thread_cpu_us(ours, n)
-            b[i] = _thread_cpu_us(baseline, n)
-    ours_us, base_us = statistics.median(a), statistics.median(b)
-    return {
-        "name": name,
-        "ours_us": round(ours_us, 2),
-        "baseline_us": round(base_us, 2),
-        "ratio": round(ours_us / base_us, 3),
-        "goal": GOAL,
-    }
-
-
-GOAL = "<= 1.2"
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "glean_sdk"
 
 
@@ -74,7 +38,20 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run(n: int = 2000, rounds: int = 9) -> list[dict[str, Any]]:
+def _wait_started(timeout: float = 60.0) -> None:
+    """Wait for the SDK to start (on its own thread): a row must not time the pre-start queue."""
+    rt = _facade.get_runtime()
+    assert rt is not None
+    (sink,) = rt.sinks["glean_sdk"]
+    fm.record("svc.requests")  # starts the SDK
+    deadline = time.monotonic() + timeout
+    while getattr(sink, "_appliers", None) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if getattr(sink, "_appliers", None) is None:
+        raise AssertionError(f"glean-sdk did not start within {timeout:.0f} s")
+
+
+def run() -> list[dict[str, Any]]:
     from glean.metrics import CommonMetricData, CounterMetricType, Lifetime
 
     # The SDK may still be writing its backlog when we leave (close() is bounded).
@@ -92,13 +69,7 @@ def run(n: int = 2000, rounds: int = 9) -> list[dict[str, Any]]:
             glean_sdk_ping_interval=3600.0,
         )
         try:
-            rt = _facade.get_runtime()
-            assert rt is not None
-            (sink,) = rt.sinks["glean_sdk"]
-            fm.record("svc.requests")
-            deadline = time.monotonic() + 60
-            while getattr(sink, "_appliers", None) is None and time.monotonic() < deadline:
-                time.sleep(0.01)  # the SDK starts on its own thread
+            _wait_started()
             raw = CounterMetricType(
                 CommonMetricData(
                     category="svc",
@@ -109,29 +80,22 @@ def run(n: int = 2000, rounds: int = 9) -> list[dict[str, Any]]:
                 )
             )
             record = fm.record
-            row = compare(
-                "glean-sdk counter: record(name) vs the SDK's counter.add()",
-                lambda: record("svc.requests"),
-                lambda: raw.add(1),
-                goal=GOAL,
-                n=n,
-                rounds=rounds,
-                ours_label='fm.record("svc.requests")',
-                baseline_label="CounterMetricType(...).add(1)",
-            )
-            cpu = compare_cpu(
-                "glean-sdk counter, caller's thread CPU: record(name) vs counter.add()",
-                lambda: record("svc.requests"),
-                lambda: raw.add(1),
-                n,
-                rounds,
-            )
-            assert fm.stats().dropped == 0
+            rows = [
+                abba(
+                    "glean-sdk counter: record(name) vs the SDK's counter.add()",
+                    loop(lambda: record("svc.requests")),
+                    loop(lambda: raw.add(1)),
+                    target="<= 1.2",
+                    ours_label='fm.record("svc.requests") of a started glean-sdk counter',
+                    base_label="glean-sdk CounterMetricType(...).add(1)",
+                )
+            ]
+            _fxa.check_clean("glean-sdk counter")
         finally:
             fm.reset(1.0)
-    return [row, cpu]
+    return rows
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(row)
+    for r in run():
+        print(r)

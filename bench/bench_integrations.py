@@ -1,117 +1,73 @@
-"""Bench: per-request overhead of each framework integration against the bare app.
+"""Integration rows: one request through each framework integration against the bare app.
 
-One run, in process, no network: each request is one call of the app
-(Flask's ``wsgi_app``, Django's ``WSGIHandler``, Starlette's ASGI app in one
-event loop) with the same tiny view that returns "ok". "ours" is the app
-instrumented by ``fxa_metrics.flask``/``.fastapi``/``.django`` (request
-context, route template, ``url_request`` to a live UDP listener,
-``request.summary`` through stdlib logging); "baseline" the same app without.
-The extra µs per request (``ours - baseline``) is the integration's cost; the
-ratio depends on how fast the framework itself is. Rounds alternate.
+Driven in-process through the framework's WSGI or ASGI callable, as
+bench/bench_middleware.py does (no sockets: the server's cost is the same on
+both sides and would only dilute the ratio), one ``GET`` per call, the
+response body consumed and closed as a server does, with the same tiny view
+returning "ok" on a route with a parameter (``/v1/account/<uid>/status``).
 
-    python -m bench.bench_integrations
+- Flask: ``fxa_metrics.flask.init_app(app)`` vs the same app without;
+- Starlette: ``fxa_metrics.fastapi.init_app(app)`` vs the same app without;
+- Django: ``MIDDLEWARE = ["fxa_metrics.django.MetricsMiddleware"]`` vs none.
+
+"Ours" is the whole integration: request context, route template, health
+paths, ``url_request`` to a statsd listener in a child process
+(bench/_receivers.py), and the ``request.summary`` line written to stdout
+(fd 1 pointed at ``/dev/null``, fxa_metrics' own mode). The extra µs per
+request (``ours - baseline``) is the integration's cost; the ratio depends on
+how fast the framework itself is, so the rows are information only (the
+integration against dockerflow's equivalent is in bench_middleware.py).
+
+Run: ``python -m bench.bench_integrations`` (``python -m bench`` for every route).
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
-import json
-import statistics
 from collections.abc import Callable
 from typing import Any
 
-from werkzeug.test import create_environ
-
 import fxa_metrics as fm
-from fxa_metrics._recv_udp import UdpReceiver
 
-from ._timing import per_call_us
+from . import _fxa
+from ._fxa import IP, UA, UID
+from ._receivers import UdpListener
+from ._timing import Runner, abba
 
-N = 500
-ROUNDS = 10
-
-
-def _start_response(status: str, headers: Any, exc_info: Any = None) -> None:
-    pass
+PATH = f"/v1/account/{UID}/status"
 
 
-def _wsgi_call(app: Callable[..., Any], path: str) -> Callable[[], None]:
-    environ = create_environ(path)
-
-    def call() -> None:
-        body = app(dict(environ), _start_response)
-        b"".join(body)
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
-
-    return call
+# ------------------------------------------------------------------ the apps
 
 
-def _flask(instrumented: bool) -> Callable[..., Any]:
+def _flask(instrumented: bool) -> Any:
     import flask
 
     import fxa_metrics.flask
 
-    app = flask.Flask("bench", static_folder=None)
+    app = flask.Flask("bench_ours" if instrumented else "bench_bare", static_folder=None)
     app.add_url_rule("/v1/account/<uid>/status", "status", lambda uid: "ok")
     if instrumented:
         fxa_metrics.flask.init_app(app)
     return app.wsgi_app
 
 
+async def _plain(request: Any) -> Any:
+    from starlette.responses import PlainTextResponse
+
+    return PlainTextResponse("ok")
+
+
 def _starlette(instrumented: bool) -> Any:
     from starlette.applications import Starlette
-    from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
     import fxa_metrics.fastapi
 
-    async def status(request: Any) -> PlainTextResponse:
-        return PlainTextResponse("ok")
-
-    app = Starlette(routes=[Route("/v1/account/{uid}/status", status)])
+    app = Starlette(routes=[Route("/v1/account/{uid}/status", _plain)])
     if instrumented:
         fxa_metrics.fastapi.init_app(app)
     return app
-
-
-def _asgi_call(app: Any, loop: asyncio.AbstractEventLoop, path: str) -> Callable[[], None]:
-    scope = {
-        "type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
-        "query_string": b"", "headers": [(b"user-agent", b"bench")], "root_path": "",
-        "scheme": "http", "server": ("bench", 80), "client": ("127.0.0.1", 1),
-        "http_version": "1.1", "asgi": {"version": "3.0"},
-    }  # fmt: skip
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Any) -> None:
-        pass
-
-    return lambda: loop.run_until_complete(app(dict(scope), receive, send))
-
-
-def _django() -> tuple[Any, Any]:
-    import django
-    from django.conf import settings
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.test import override_settings
-
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False, ALLOWED_HOSTS=["*"], SECRET_KEY="bench", ROOT_URLCONF=__name__
-        )
-        django.setup()
-    with override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=[]):
-        bare = WSGIHandler()
-    with override_settings(
-        ROOT_URLCONF=__name__, MIDDLEWARE=["fxa_metrics.django.MetricsMiddleware"]
-    ):
-        ours = WSGIHandler()
-    return ours, bare
 
 
 def _django_view(request: Any, uid: str) -> Any:
@@ -120,90 +76,158 @@ def _django_view(request: Any, uid: str) -> Any:
     return HttpResponse("ok")
 
 
-def _urlpatterns() -> list[Any]:
+urlpatterns: list[Any] = []  # Django's ROOT_URLCONF is this module
+
+
+def _django_apps() -> tuple[Any, Any]:
+    import django
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
     from django.urls import path
 
-    return [path("v1/account/<str:uid>/status", _django_view)]
+    settings.configure(
+        DEBUG=False,
+        ALLOWED_HOSTS=["*"],
+        SECRET_KEY="bench-only",
+        ROOT_URLCONF=__name__,
+        INSTALLED_APPS=[],
+        MIDDLEWARE=[],
+        LOGGING_CONFIG=None,
+        USE_TZ=True,
+    )
+    django.setup()
+    urlpatterns[:] = [path("v1/account/<str:uid>/status", _django_view)]
+    apps = []
+    for mw in (["fxa_metrics.django.MetricsMiddleware"], []):
+        settings.MIDDLEWARE = mw
+        apps.append(WSGIHandler())  # loads settings.MIDDLEWARE now
+    return apps[0], apps[1]
 
 
-def __getattr__(name: str) -> Any:
-    # Django reads ROOT_URLCONF's urlpatterns lazily: built on first use, so
-    # importing this module does not import Django.
-    if name == "urlpatterns":
-        return _urlpatterns()
-    raise AttributeError(name)
+# ------------------------------------------------------------------ driving
 
 
-def _row(name: str, ours: Callable[[], None], bare: Callable[[], None]) -> dict[str, Any]:
-    for fn in (ours, bare):  # warm up both
-        per_call_us(fn, N // 5)
-    a: list[float] = []
-    b: list[float] = []
-    for i in range(ROUNDS):
-        # Alternate which side goes first: on a shared machine the second of a
-        # pair was measurably slower, whichever it was.
-        if i % 2:
-            b.append(per_call_us(bare, N))
-            a.append(per_call_us(ours, N))
-        else:
-            a.append(per_call_us(ours, N))
-            b.append(per_call_us(bare, N))
-    ours_us, bare_us = statistics.median(a), statistics.median(b)
-    return {
-        "name": f"{name} (+{ours_us - bare_us:.1f} µs/request)",
-        "ours_us": round(ours_us, 2),
-        "baseline_us": round(bare_us, 2),
-        "ratio": round(statistics.median(x / y for x, y in zip(a, b, strict=True)), 3),
-        "goal": "info",
-    }
+def _environ() -> dict[str, Any]:
+    from werkzeug.test import EnvironBuilder
+
+    return EnvironBuilder(
+        path=PATH,
+        headers={"User-Agent": UA, "Accept-Language": "en-US,en;q=0.5"},
+        environ_base={"REMOTE_ADDR": IP},
+    ).get_environ()
+
+
+def _start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+    return None
+
+
+def wsgi_runner(app: Callable[..., Any]) -> Runner:
+    environ = _environ()
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            body = app(dict(environ), _start_response)
+            for _chunk in body:
+                pass
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    return run
+
+
+SCOPE: dict[str, Any] = {
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "GET",
+    "scheme": "http",
+    "path": PATH,
+    "raw_path": PATH.encode(),
+    "root_path": "",
+    "query_string": b"",
+    "headers": [
+        (b"host", b"localhost"),
+        (b"user-agent", UA.encode()),
+        (b"accept-language", b"en-US,en;q=0.5"),
+    ],
+    "client": (IP, 50000),
+    "server": ("localhost", 80),
+}
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _send(message: dict[str, Any]) -> None:
+    return None
+
+
+def asgi_runner(app: Callable[..., Any], loop: asyncio.AbstractEventLoop) -> Runner:
+    async def many(n: int) -> None:
+        for _ in range(n):
+            await app(dict(SCOPE), _receive, _send)
+
+    def run(n: int) -> None:
+        loop.run_until_complete(many(n))
+
+    return run
+
+
+# ------------------------------------------------------------------ rows
+
+
+def _row(framework: str, module: str, ours: Runner, base: Runner) -> dict[str, Any]:
+    return abba(
+        f"{framework} request: {module} vs the bare app",
+        ours,
+        base,
+        target="(info)",
+        ours_label=f"{framework} app instrumented by {module} (statsd host set)",
+        base_label=f"the same {framework} app, uninstrumented",
+    )
 
 
 def run() -> list[dict[str, Any]]:
-    path = "/v1/account/0123456789abcdef0123456789abcdef/status"
-    with UdpReceiver(keep=False) as rx:
-        fm.configure(
-            service="fxa-bench",
-            app_id="accounts_backend_dev",
-            app_version="1.0.0",
-            channel="production",
-            metrics_yaml=(),
-            glean_stream=io.StringIO(),
-            mozlog_handler="always",
-            mozlog_stream=io.StringIO(),
-            statsd_host=rx.host,
-            statsd_port=rx.port,
+    rows: list[dict[str, Any]] = []
+    with _fxa.stdout_to_devnull(), UdpListener() as rx:
+        _fxa.configure(
+            metrics_yaml=(), mozlog_handler="own", statsd_host=rx.host, statsd_port=rx.port
         )
         try:
-            rows = [
+            rows.append(
                 _row(
-                    "Flask request: fxa_metrics.flask vs bare",
-                    _wsgi_call(_flask(True), path),
-                    _wsgi_call(_flask(False), path),
+                    "Flask",
+                    "fxa_metrics.flask",
+                    wsgi_runner(_flask(True)),
+                    wsgi_runner(_flask(False)),
                 )
-            ]
+            )
             loop = asyncio.new_event_loop()
             try:
                 rows.append(
                     _row(
-                        "Starlette request: fxa_metrics.fastapi vs bare",
-                        _asgi_call(_starlette(True), loop, path),
-                        _asgi_call(_starlette(False), loop, path),
+                        "Starlette",
+                        "fxa_metrics.fastapi",
+                        asgi_runner(_starlette(True), loop),
+                        asgi_runner(_starlette(False), loop),
                     )
                 )
             finally:
                 loop.close()
-            ours, bare = _django()
+            ours, bare = _django_apps()
             rows.append(
-                _row(
-                    "Django request: fxa_metrics.django vs bare",
-                    _wsgi_call(ours, path),
-                    _wsgi_call(bare, path),
-                )
+                _row("Django", "fxa_metrics.django", wsgi_runner(ours), wsgi_runner(bare))
             )
+            _fxa.check_clean("integrations")
         finally:
             fm.reset()
+    if rx.received <= 0:
+        raise AssertionError("integrations: no statsd datagram reached the listener")
     return rows
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2))
+    for r in run():
+        print(r)

@@ -136,7 +136,7 @@ def test_check_reports_every_problem_in_one_run(tmp_path: Path) -> None:
     # metrics after it went unreported.
     text = (
         METRICS
-        + "cat:\n  a_counter:\n    type: counter\n"
+        + "cat:\n  a_uuid:\n    type: uuid\n"
         + BODY
         + "  old:\n    type: string\n"
         + BODY.replace("never", "2020-01-01")
@@ -153,7 +153,7 @@ def test_check_reports_every_problem_in_one_run(tmp_path: Path) -> None:
     )
     assert r.returncode == 1
     out = r.stderr
-    assert "cat.a_counter: type 'counter' cannot be sent" in out
+    assert "cat.a_uuid: type 'uuid'" in out
     assert "cat.old: expired (2020-01-01)" in out
     assert "cat.turned_off: disabled: true" in out
     # ... and glean_parser's linter in the same run (ping lifetime on the events ping).

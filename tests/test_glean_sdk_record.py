@@ -297,7 +297,7 @@ def test_the_pytest_capture_records_the_route_with_counter_helpers() -> None:
         cap.assert_counter("svc.status", label="ok")
         cap.assert_not_counter("svc.status", label="error")
         cap.assert_counter_once("svc.latency", value=5)
-        with pytest.raises(AssertionError, match=r"(?s)glean-sdk svc\.jobs.*svc\.requests"):
+        with pytest.raises(AssertionError, match=r"(?s)sdk svc\.jobs.*svc\.requests"):
             cap.assert_counter("svc.jobs")
         with pytest.raises(AssertionError, match="exactly once"):
             cap.assert_counter_once("svc.requests", value=3)
