@@ -386,9 +386,9 @@ def prepare_deletion(
     metrics = {
         kind: {i: values[i] for i in ids if i in values} for kind, ids in pd.metrics_by_type.items()
     }
-    ua, ip = _client(ctx, False)
+    # privacy (issue 10): no user agent or IP address, as FxA's deletion request.
     return GleanPing(
-        ping=DELETION_PING, metrics=metrics, events=(), user_agent=ua, ip_address=ip, product=False
+        ping=DELETION_PING, metrics=metrics, events=(), user_agent="", ip_address="", product=False
     )
 
 

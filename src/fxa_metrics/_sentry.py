@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import _scrub
+from . import _consent, _scrub
 from ._config import Settings
 from ._context import RequestContext
 from ._errors import ConfigurationError, InvalidRecordError
@@ -134,6 +134,9 @@ def prepare(rt: Any, rec: Crash, ctx: RequestContext) -> PreparedCrash | None:
         for name in ("lang", "service", "oauth_client_id", "entrypoint", "device_type")
         if (value := getattr(ctx, name)) is not None
     }
+    if fxa and _consent.peek(ctx, rt.settings) is not False:
+        # privacy (issue 10): analytics fields only for a user known to consent (as MozLog).
+        fxa = dict(_scrub.strip_analytics(fxa))
     # Consent (DESIGN 5): an opted-out user gets no user context at all. So does
     # a user whose choice is unknown here (fail-closed, like a failed lookup).
     # The id is the sha256 Glean's account.user_id_sha256 uses, never the uid.
