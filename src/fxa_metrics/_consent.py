@@ -45,8 +45,8 @@ from typing import Any, TypeAlias, cast
 
 import attrs
 
-from ._config import ConsentLookup, Settings
 from . import _scrub
+from ._config import ConsentLookup, Settings
 from ._context import RequestContext, current, in_request
 from ._records import Log
 

@@ -70,6 +70,8 @@ _PII = re.compile(
     r"|(?P<uuid>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})"
     r"|(?P<hex>[0-9A-Fa-f]{32,})"
 )
+
+
 def _identity(text: str) -> str | None:
     """privacy (issue 10): what identity ``text`` holds, by our loose rule or, after
     decoding (``%2540`` is an ``@``), by the shared scrubber's detectors (JWTs too)."""
