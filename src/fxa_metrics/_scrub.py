@@ -80,8 +80,11 @@ TOKEN = re.compile(r"[a-fA-F0-9]{32,}")
 # one of those, the part before it stays and the rest is filtered; an address
 # made only of them ("?@example.com") is caught by the second branch: an
 # "@domain" right after a delimiter.
+# The local part starts only where a run of its characters starts (the
+# look-behind): "aaaa...a" with no "@" is then one linear scan, not one per offset.
 EMAIL = re.compile(
-    r"(?:[\w.!#$%'*+^`{|}~-]+|(?<=[/?&=]))(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+",
+    r"(?:(?<![\w.!#$%'*+^`{|}~-])[\w.!#$%'*+^`{|}~-]+|(?<=[/?&=]))"
+    r"(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+",
     re.IGNORECASE,
 )
 # Whatever sits between "://" and an "@" before the path is user info.
@@ -104,10 +107,16 @@ JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){0
 COOKIE = re.compile(r"\b((?:set-)?cookie\s*[:=]\s*)[^\r\n]+", re.IGNORECASE)
 # name=value (query, form, cookie, log text) or 'name': 'value' (a dict's repr,
 # JSON) where the name looks like a secret: group "name" and the separator stay.
+# A name starts only where a run of name characters starts (the look-behind)
+# and is bounded: otherwise a long word with no "=" costs quadratic time, the
+# regex retrying from every offset. Whether the name looks like a secret is
+# decided in _param (a regex alternation inside the name backtracks too).
 SECRET_PARAM = re.compile(
-    r"(?P<name>[\w.-]*(?:passw|pwd|token|secret|key|code|session|auth|cookie|jwt|credential"
-    r"|csrf|otp)[\w.-]*)(?P<sep>=|[\"']\s*:\s*[\"']?)(?P<value>[^&\s;#\"',<>]+)",
-    re.IGNORECASE,
+    r"(?<![\w.\[\]-])(?P<name>[\w.\[\]-]{1,80})(?P<sep>=|[\"']\s*:\s*[\"']?)"
+    r"(?P<value>[^&\s;#\"',<>]+)"
+)
+_SECRET_NAME = re.compile(
+    r"passw|pwd|token|secret|key|code|session|auth|cookie|jwt|credential|csrf|otp", re.IGNORECASE
 )
 # FxA auth-server errnos that are never reported (its IGNORED_ERROR_NUMBERS):
 # BOUNCE_COMPLAINT 133, BOUNCE_HARD 134, BOUNCE_SOFT 135. An address bouncing is
@@ -177,6 +186,8 @@ def _auth(match: re.Match[str]) -> str:
 
 
 def _param(match: re.Match[str]) -> str:
+    if _SECRET_NAME.search(match["name"]) is None:
+        return match.group()
     return f"{match['name']}{match['sep']}{FILTERED}"
 
 
@@ -262,7 +273,7 @@ _IDENTITY_RULES: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("a JWT", lambda t: JWT.search(t) is not None),
     ("an authorization credential", lambda t: AUTH_VALUE.search(t) is not None),
     ("a cookie", lambda t: COOKIE.search(t) is not None),
-    ("a secret parameter", lambda t: SECRET_PARAM.search(t) is not None),
+    ("a secret parameter", lambda t: SECRET_PARAM.sub(_param, t) != t),
     ("an email address", lambda t: EMAIL.search(t) is not None),
     ("a 32+ hex token", lambda t: TOKEN.search(t) is not None),
     ("an IP address", lambda t: IPV4.search(t) is not None),
