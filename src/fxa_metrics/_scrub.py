@@ -109,12 +109,11 @@ COOKIE = re.compile(r"\b((?:set-)?cookie\s*[:=]\s*)[^\r\n]+", re.IGNORECASE)
 # JSON) where the name looks like a secret: group "name" and the separator stay.
 # A name starts only where a run of name characters starts (the look-behind)
 # and is bounded: otherwise a long word with no "=" costs quadratic time, the
-# regex retrying from every offset. Whether the name looks like a secret is
-# decided in _param (a regex alternation inside the name backtracks too).
-SECRET_PARAM = re.compile(
-    r"(?<![\w.\[\]-])(?P<name>[\w.\[\]-]{1,80})(?P<sep>=|[\"']\s*:\s*[\"']?)"
-    r"(?P<value>[^&\s;#\"',<>]+)"
-)
+# regex retrying from every offset. Only the name and separator are matched:
+# whether the name looks like a secret is decided in _params, and a value is
+# consumed only then, so "q=password=x" still finds the password.
+SECRET_PARAM = re.compile(r"(?<![\w.\[\]-])([\w.\[\]-]{1,80})(=|[\"']\s*:\s*[\"']?)")
+_PARAM_VALUE = re.compile(r"[^&\s;#\"',<>]+")
 _SECRET_NAME = re.compile(
     r"passw|pwd|token|secret|key|code|session|auth|cookie|jwt|credential|csrf|otp", re.IGNORECASE
 )
@@ -185,10 +184,22 @@ def _auth(match: re.Match[str]) -> str:
     return f"{match.group(1) or match.group(2)} {FILTERED}"
 
 
-def _param(match: re.Match[str]) -> str:
-    if _SECRET_NAME.search(match["name"]) is None:
-        return match.group()
-    return f"{match['name']}{match['sep']}{FILTERED}"
+def _params(text: str) -> str:
+    """``text`` with the value of every secret-named parameter filtered."""
+    out: list[str] = []
+    pos = 0
+    for m in SECRET_PARAM.finditer(text):
+        name = m.group(1)
+        if m.start() < pos or not _SECRET_NAME.search(name) or _norm(name) in _PUBLIC_KEYS:
+            continue  # inside a value already filtered, or not a secret's name
+        value = _PARAM_VALUE.match(text, m.end())
+        if value is not None:
+            out += (text[pos : m.end()], FILTERED)
+            pos = value.end()
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _credentials(text: str) -> str:
@@ -201,7 +212,7 @@ def _credentials(text: str) -> str:
     if "cookie" in low:
         text = COOKIE.sub(r"\1" + FILTERED, text)
     if ("=" in text or ":" in text) and any(h in low for h in _PARAM_HINTS):
-        text = SECRET_PARAM.sub(_param, text)
+        text = _params(text)
     return text
 
 
@@ -273,7 +284,7 @@ _IDENTITY_RULES: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("a JWT", lambda t: JWT.search(t) is not None),
     ("an authorization credential", lambda t: AUTH_VALUE.search(t) is not None),
     ("a cookie", lambda t: COOKIE.search(t) is not None),
-    ("a secret parameter", lambda t: SECRET_PARAM.sub(_param, t) != t),
+    ("a secret parameter", lambda t: _params(t) != t),
     ("an email address", lambda t: EMAIL.search(t) is not None),
     ("a 32+ hex token", lambda t: TOKEN.search(t) is not None),
     ("an IP address", lambda t: IPV4.search(t) is not None),
