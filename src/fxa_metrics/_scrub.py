@@ -112,7 +112,8 @@ COOKIE = re.compile(r"\b((?:set-)?cookie\s*[:=]\s*)[^\r\n]+", re.IGNORECASE)
 # regex retrying from every offset. Only the name and separator are matched:
 # whether the name looks like a secret is decided in _params, and a value is
 # consumed only then, so "q=password=x" still finds the password.
-SECRET_PARAM = re.compile(r"(?<![\w.\[\]-])([\w.\[\]-]{1,80})(=|[\"']\s*:\s*[\"']?)")
+# The separator takes an opening quote with it: a repr (``Session(token='x')``) too.
+SECRET_PARAM = re.compile(r"(?<![\w.\[\]-])([\w.\[\]-]{1,80})(=[\"']?|[\"']\s*:\s*[\"']?)")
 _PARAM_VALUE = re.compile(r"[^&\s;#\"',<>]+")
 _SECRET_NAME = re.compile(
     r"passw|pwd|token|secret|key|code|session|auth|cookie|jwt|credential|csrf|otp", re.IGNORECASE
