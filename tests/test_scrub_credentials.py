@@ -363,3 +363,76 @@ def test_scrubbing_is_total_and_idempotent(text: str) -> None:
     assert scrub_string(once) == once
     assert "\n" not in log_safe(text)
     assert "\u2028" not in log_safe(text)
+
+
+# ------------------------------------------------------------------ edges
+
+
+def test_skeleton_keys_named_like_credentials_are_filtered_whole() -> None:
+    out = scrub_event({"session": {"id": "x"}, "message": "m", "platform": "python"})
+    assert out == {"session": FILTERED, "message": "m", "platform": "python"}
+
+
+def test_subclasses_and_deep_sequences_are_plain_data_too() -> None:
+    import enum
+
+    class Tag(str):
+        pass
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    assert scrub_value(Tag("mail bob@example.com")) == f"mail {FILTERED}"
+    assert scrub_value(Level.HIGH) is Level.HIGH
+    deep: Any = ["leaf"]
+    for _ in range(6):
+        deep = [deep]
+    out = scrub_value({"k": deep})
+    assert TRUNCATED in json.dumps(out)
+    assert scrub_value({"k": {"a", "b"}})["k"] in (["a", "b"], ["b", "a"])
+
+
+def test_a_secret_name_with_no_value_is_left_alone() -> None:
+    assert scrub_string("password= and token=") == "password= and token="
+
+
+def test_strip_analytics_cuts_deep_lists_and_keeps_its_cache_bounded() -> None:
+    deep: Any = [{"flowId": "f"}]
+    for _ in range(_scrub.MAX_STRIP_DEPTH + 1):
+        deep = [deep]
+    assert TRUNCATED in json.dumps(strip_analytics({"k": deep}))
+    for i in range(5000):
+        _scrub.is_analytics(f"field{i}")
+    assert len(_scrub._ANALYTICS_VERDICT) <= 4096
+
+
+def test_frames_code_and_plain_skeleton_values() -> None:
+    event = {
+        "exception": {
+            "values": [
+                {
+                    "stacktrace": {
+                        "frames": [
+                            {
+                                "context_line": "token = 'Bearer abcdef123'",
+                                "pre_context": ["a = 1", {"odd": "bob@example.com"}],
+                                "module": None,
+                                "lineno": 3,
+                            }
+                        ]
+                    },
+                    "count": 3,
+                    "ratio": 0.5,
+                    "nothing": None,
+                }
+            ]
+        }
+    }
+    out = scrub_event(event, {"exc_info": "not a tuple"})
+    assert out is not None
+    [value] = out["exception"]["values"]
+    [frame] = value["stacktrace"]["frames"]
+    assert frame["context_line"] == f"token = 'Bearer {FILTERED}'"
+    assert frame["pre_context"] == ["a = 1", {"odd": FILTERED}]
+    assert frame["module"] is None
+    assert (value["count"], value["ratio"], value["nothing"]) == (3, 0.5, None)

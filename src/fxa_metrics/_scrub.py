@@ -415,16 +415,14 @@ def _walk_code(value: Any) -> Any:
 
 
 def _walk_item(key: Any, value: Any) -> Any:
-    """One item of a skeleton mapping (or a keyed value): by what its key says it holds."""
+    """An item of a skeleton mapping whose key is in :data:`_SPECIAL` or is a PII key."""
     if key in _VERBATIM:
         return value
     if key in _DATA:
         return scrub_value(value, key)
-    if key.__class__ is str and pii_key(key):
-        return FILTERED
     if key in _CODE:
         return _walk_code(value)
-    return _walk(value, key)
+    return FILTERED  # a PII or credential key
 
 
 def _walk_mapping(value: Mapping[Any, Any], key: Any) -> dict[Any, Any]:
