@@ -40,6 +40,7 @@ from fxa_metrics import _consent, _facade, testing
 from fxa_metrics._config import build_settings
 from fxa_metrics._definitions import Definitions, load
 from fxa_metrics._glean import GleanEncoder
+from fxa_metrics._route_table import build_table
 
 from .conftest import EXAMPLE_METRICS, EXAMPLE_PINGS
 
@@ -125,7 +126,7 @@ class ConsentMachine(RuleBasedStateMachine):
             GleanEncoder("accounts_backend_dev", "0.0.0", "development", "x")
         )
         sinks = {k: tuple(v) for k, v in self.cap.sinks().items()}
-        self.prev = _facade.swap(_facade.Runtime(base, _definitions(), sinks))
+        self.prev = _facade.swap(_facade.Runtime(base, _definitions(), sinks, build_table()))
         self.configured = True
 
     def teardown(self) -> None:
@@ -290,7 +291,7 @@ class ConsentMachine(RuleBasedStateMachine):
     def record_crash(self) -> None:
         fm.record(fm.Crash(RuntimeError("boom")))
         self.expected_other["sentry"] += 1
-        allowed = _consent.user_context_allowed(fm.current_context())
+        allowed = _consent.user_context_allowed(fm.current_context(), _facade.get_runtime())
         assert allowed is (self._known() is False)
         if self._truly_opted_out():
             assert not allowed

@@ -9,6 +9,9 @@ EXPECTED = [
     "configure", "record", "reset", "flush", "stats", "is_configured", "ROUTES",
     # records
     "Event", "Metrics", "DeletionRequest", "Log", "Timing", "Counter", "Gauge", "Set", "Crash",
+    "Transaction",
+    # the routing table
+    "Route", "Feed", "Policy",
     # request context and consent
     "bind", "current_context", "RequestContext", "uid_sha256",
     "resolve_consent", "resolve_consent_sync", "set_opt_out", "invalidate_consent",
@@ -19,7 +22,7 @@ EXPECTED = [
     # definitions
     "load_definitions", "check_definitions", "Definitions", "MetricDef", "PingDef", "Problem",
     # extension points
-    "Sink", "GleanPing", "StatsdLine", "StatsdSink", "MozLogFormatter", "MozLogHandler",
+    "Sink", "SinkDrop", "GleanPing", "StatsdLine", "StatsdSink", "MozLogFormatter", "MozLogHandler",
     "SentryScrubber", "StatsSnapshot",
     # errors
     "FxaMetricsError", "ConfigurationError", "DefinitionsError", "RecordError",

@@ -43,10 +43,13 @@ def test_record_before_configure_is_a_noop() -> None:
 
 
 def test_routing_table_covers_every_record_kind() -> None:
-    kinds = {fm.Event, fm.Metrics, fm.DeletionRequest, fm.Log}
+    kinds = {fm.Event, fm.Metrics, fm.DeletionRequest, fm.Log, fm.Transaction}
     kinds |= {fm.Timing, fm.Counter, fm.Gauge, fm.Set, fm.Crash}
-    assert set(fm.ROUTES) == kinds
-    assert {r.sink for r in fm.ROUTES.values()} == {"glean", "mozlog", "statsd", "sentry"}
+    routed = [kind for route in fm.ROUTES.values() for kind in route.kinds]
+    assert sorted(routed, key=repr) == sorted(kinds, key=repr)  # each kind exactly once
+    assert all(isinstance(route.policy, fm.Policy) for route in fm.ROUTES.values())
+    with pytest.raises(TypeError):
+        fm.ROUTES["x"] = fm.ROUTES["glean"]  # type: ignore[index]
 
 
 def test_records_are_frozen_and_copy_their_mappings() -> None:

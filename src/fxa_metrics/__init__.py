@@ -11,7 +11,13 @@ False
 
 from .__about__ import __version__
 from ._config import ConsentLookup
-from ._consent import invalidate_consent, resolve_consent, resolve_consent_sync, set_opt_out
+from ._consent import (
+    Policy,
+    invalidate_consent,
+    resolve_consent,
+    resolve_consent_sync,
+    set_opt_out,
+)
 from ._context import RequestContext, bind, uid_sha256
 from ._context import current as current_context
 from ._definitions import Definitions, MetricDef, PingDef
@@ -33,7 +39,7 @@ from ._errors import (
     UndefinedMetricError,
     ValueTooLongError,
 )
-from ._facade import ROUTES, configure, flush, is_configured, record, reset, stats
+from ._facade import configure, flush, is_configured, record, reset, stats
 from ._glean import GleanPing
 from ._middleware import (
     ASGIMiddleware,
@@ -43,9 +49,21 @@ from ._middleware import (
     route_template,
 )
 from ._mozlog import MozLogFormatter, MozLogHandler
-from ._records import Counter, Crash, DeletionRequest, Event, Gauge, Log, Metrics, Set, Timing
+from ._records import (
+    Counter,
+    Crash,
+    DeletionRequest,
+    Event,
+    Gauge,
+    Log,
+    Metrics,
+    Set,
+    Timing,
+    Transaction,
+)
+from ._route_table import ROUTES, Feed, Route
 from ._sentry import SentryScrubber
-from ._sink import Sink
+from ._sink import Sink, SinkDrop
 from ._stats import StatsSnapshot
 from ._statsd import StatsdLine, StatsdSink, statsd_batch
 from ._timer import timer
@@ -64,6 +82,7 @@ __all__ = [
     "DjangoMiddleware",
     "Event",
     "ExpiredMetricError",
+    "Feed",
     "FxaMetricsError",
     "Gauge",
     "GleanPing",
@@ -77,16 +96,20 @@ __all__ = [
     "MozLogHandler",
     "PiiRejectedError",
     "PingDef",
+    "Policy",
     "Problem",
     "RecordError",
     "RequestContext",
+    "Route",
     "SentryScrubber",
     "Set",
     "Sink",
+    "SinkDrop",
     "StatsSnapshot",
     "StatsdLine",
     "StatsdSink",
     "Timing",
+    "Transaction",
     "UndeclaredPingError",
     "UndefinedMetricError",
     "ValueTooLongError",

@@ -149,10 +149,14 @@ class Settings:
     glean_logger: str | None = None  # MozLog Logger of Glean lines; default "<service>-glean"
     # --- MozLog: attach our stdout handler "auto" (only if logging is not set up),
     # "always" or "never"
-    mozlog_handler: Literal["auto", "always", "never"] = attrs.field(
-        default="auto", validator=attrs.validators.in_(("auto", "always", "never"))
+    mozlog_handler: Literal["auto", "own", "host", "always", "never"] = attrs.field(
+        default="auto",
+        validator=attrs.validators.in_(("auto", "own", "host", "always", "never")),
     )
     mozlog_stream: IO[str] | None = None
+    # How long a line may wait for a stdout pipe nobody reads before it is
+    # dropped and counted (write_timeout); record() never blocks longer.
+    write_timeout: float = attrs.field(default=0.5, validator=_timeout)
 
     # --- statsd (DESIGN 3.3). Not given = the usual environment variables
     # (STATSD_HOST, STATSD_PORT, STATSD_PREFIX); no host at all = no statsd sink.
@@ -179,6 +183,9 @@ class Settings:
     # with replace_sinks=True only these are used (tests, custom transports).
     sinks: Mapping[str, Sequence[Sink]] = attrs.field(factory=dict)
     replace_sinks: bool = False
+    # fxa_metrics.Route objects added to the default table, each naming its
+    # consent policy (checked, with everything else about them, by build_table).
+    routes: tuple[object, ...] = attrs.field(default=(), converter=tuple)
 
 
 def build_settings(**kwargs: Any) -> Settings:

@@ -14,16 +14,18 @@ user at most):
 A lookup that raises, returns something other than ``bool``/``None`` or takes
 longer than ``consent_timeout`` counts as **opted out** (fail-closed), is
 counted in ``stats().errors`` and logged once. Nothing here ever raises into
-the host. The per-route matrix (DESIGN 5) lives in :func:`gate`, in one place:
+the host. The per-route matrix (DESIGN 5) is the :class:`Policy` each route
+declares in the route table, applied by :func:`apply`, in one place:
 
 ==========================  ==============================  ==============================
 route / record              opted-out user                  service disabled
 ==========================  ==============================  ==============================
-glean product ping          dropped (``consent``)           dropped (``service_disabled``)
-glean server-deletion-req.  **sent**                        dropped (``service_disabled``)
-statsd                      sent                            sent
-mozlog                      sent, analytics fields removed  sent
-sentry                      sent, no user context           sent
+PER_USER_PRODUCT (glean)    dropped (``consent``)           dropped (``service_disabled``)
+DELETION_REQUEST            **sent**                        dropped (``service_disabled``)
+AGGREGATE (statsd)          sent                            sent
+OPERATIONAL_LOG (mozlog)    sent, analytics fields removed  sent
+CRASH_NO_USER (sentry)      sent, no user context           sent
+SERVICE_LEVEL (glean-sdk)   sent (never sees a user)        dropped (``service_disabled``)
 ==========================  ==============================  ==============================
 
 Only a Glean product record that would otherwise go out triggers a lookup:
@@ -37,18 +39,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import enum
 import inspect
 import os
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias, cast
 
 import attrs
 
+from . import _runtime as _runtime_mod
 from . import _scrub
 from ._config import ConsentLookup, Settings
 from ._context import RequestContext, current, in_request
 from ._records import Log
+from ._runtime import Runtime
 
 # Drop reasons (stats().drops): records withheld.
 CONSENT = "consent"
@@ -144,7 +149,7 @@ def _interpret(source: str, result: Any) -> Answer | None:
     return None  # not a consent answer: the caller treats it as a lookup error
 
 
-def _fail(rt: Any, source: str, reason: str, detail: str, final: bool = True) -> Answer:
+def _fail(rt: Runtime, source: str, reason: str, detail: str, final: bool = True) -> Answer:
     # The detail names the exception type only: its message may hold the email.
     rt.stats.error(reason, f"{source}_lookup", detail)
     return Answer(True, source, final)
@@ -210,7 +215,7 @@ def _cache(ctx: RequestContext) -> dict[Key, Answer] | None:
     return cache
 
 
-def _lookup_sync(plan: _Lookup, rt: Any) -> Answer:
+def _lookup_sync(plan: _Lookup, rt: Runtime) -> Answer:
     source, fn, arg = plan
     if _is_async(fn):
         return _fail(rt, source, UNRESOLVED, "async lookup on a sync path", final=False)
@@ -243,7 +248,7 @@ def _lookup_sync(plan: _Lookup, rt: Any) -> Answer:
     return answer
 
 
-def resolve(ctx: RequestContext, rt: Any) -> Answer:
+def resolve(ctx: RequestContext, rt: Runtime) -> Answer:
     """The request's answer, from the cache or resolved now with a sync lookup."""
     cache = _cache(ctx)
     key = _key(ctx)
@@ -269,7 +274,7 @@ def resolve(ctx: RequestContext, rt: Any) -> Answer:
     return hit
 
 
-async def _lookup_async(plan: _Lookup, rt: Any, cache: dict[Key, Answer], key: Key) -> Answer:
+async def _lookup_async(plan: _Lookup, rt: Runtime, cache: dict[Key, Answer], key: Key) -> Answer:
     source, fn, arg = plan
     timeout: float | None = rt.settings.consent_timeout
     _in_lookup.set(True)  # this task's own context: nothing to reset
@@ -300,7 +305,7 @@ async def _lookup_async(plan: _Lookup, rt: Any, cache: dict[Key, Answer], key: K
     return answer
 
 
-async def resolve_async(ctx: RequestContext, rt: Any) -> Answer:
+async def resolve_async(ctx: RequestContext, rt: Runtime) -> Answer:
     """As :func:`resolve`, awaiting async lookups (and running sync ones off the loop)."""
     cache = _cache(ctx)
     key = _key(ctx)
@@ -328,32 +333,23 @@ async def resolve_async(ctx: RequestContext, rt: Any) -> Answer:
     return await asyncio.shield(task)
 
 
-def peek(ctx: RequestContext, settings: Settings | None) -> bool | None:
-    """Opted out? True/False if known without a lookup, None if only a lookup could tell."""
+def _known(ctx: RequestContext, settings: Settings | None) -> Answer | None:
+    """The answer if known without a lookup, None if only a lookup could tell."""
     if in_request(ctx):
         hit = _override(ctx)
         cache: dict[Key, Answer] | None = ctx.state.get(_CACHE)
         if hit is None and cache:
             hit = cache.get(_key(ctx))
         if hit is not None:
-            return hit.opted_out
+            return hit
     plan = _plan(ctx, settings)
-    return plan.opted_out if isinstance(plan, Answer) else None
+    return plan if isinstance(plan, Answer) else None
 
 
-def user_context_allowed(ctx: RequestContext, rt: Any = None) -> bool:
-    """May a Sentry event carry this request's user context (uid, email, IP)?
-
-    Only when the user is *known* not to have opted out, from the token, a
-    cached answer, or because nobody is known. A crash never triggers a lookup
-    (the lookup's database may be why we crashed), so an unresolved user gets
-    no user context: the conservative side. The Sentry sink calls this.
-    """
-    if rt is None:
-        from . import _facade  # here, not at import: _facade imports this module
-
-        rt = _facade.get_runtime()
-    return peek(ctx, rt.settings if rt is not None else None) is False
+def peek(ctx: RequestContext, settings: Settings | None) -> bool | None:
+    """Opted out? True/False if known without a lookup, None if only a lookup could tell."""
+    answer = _known(ctx, settings)
+    return None if answer is None else answer.opted_out
 
 
 def set_opt_out_for(ctx: RequestContext, opted_out: bool) -> None:
@@ -372,40 +368,66 @@ def invalidate_for(ctx: RequestContext) -> None:
         ctx.state[_INFLIGHT] = {}
 
 
-# ------------------------------------------------------------------ the matrix
+# ------------------------------------------------------------------ the policies
+
+
+class Policy(enum.Enum):
+    """What consent means for a route: every route in the table names one, with no default.
+
+    A route without a policy cannot be configured (``_route_table.validate``),
+    and :func:`apply` has a function for every member, so a new route is safe
+    by construction: there is no "pass through" case to fall into.
+    """
+
+    #: Glean product data about a user: sent only if the service is enabled and
+    #: the user has not opted out (resolved, at most once per request).
+    PER_USER_PRODUCT = "per-user product data"
+    #: The server-deletion-request: sent for an opted-out user (so the data can
+    #: be deleted); only a disabled service withholds it.
+    DELETION_REQUEST = "deletion request"
+    #: Aggregates with no identity by construction (statsd, front-end timings):
+    #: sent in every cell.
+    AGGREGATE = "aggregate without identity"
+    #: Operational logs: always sent; the FxA analytics fields are stripped
+    #: unless the user is known to consent.
+    OPERATIONAL_LOG = "operational logs, analytics fields stripped"
+    #: Crashes: always sent; user context only for a user known to consent.
+    CRASH_NO_USER = "crashes without user context"
+    #: Service-level data (the glean-sdk route): the service switch alone; the
+    #: route never sees a user.
+    SERVICE_LEVEL = "service-level, the service switch alone"
 
 
 def _label(prepared: Any) -> str:
     events = getattr(prepared, "events", ())
     if events:
         return f"{events[0]['category']}.{events[0]['name']}"
-    return str(prepared.ping)
+    name = getattr(prepared, "ping", None) or getattr(prepared, "name", None)
+    return str(name) if name is not None else type(prepared).__name__
 
 
-def gate(route: str, prepared: Any, ctx: RequestContext, rt: Any) -> Any:
-    """Apply the matrix: the record to send on ``route`` (possibly reduced), or None to drop.
-
-    Called by the facade after the definitions check. A drop is counted on
-    ``rt.stats`` here, with its reason.
-    """
-    if route == "glean":
-        if not rt.settings.enabled:
-            rt.stats.drop(SERVICE_DISABLED, _label(prepared))
-            return None
-        if not prepared.product:
-            return prepared  # server-deletion-request: sent, so the data can be deleted
-        if resolve(ctx, rt).opted_out:
-            rt.stats.drop(CONSENT, _label(prepared))
-            return None
-        return prepared
-    if route == "mozlog":
-        return _gate_log(prepared, ctx, rt)
-    # statsd: aggregate, no identity by construction, sent in every cell.
-    # sentry: sent in every cell; its sink asks user_context_allowed() for the user.
+def _per_user_product(prepared: Any, ctx: RequestContext, rt: Runtime) -> Any:
+    if not rt.settings.enabled:
+        rt.stats.drop(SERVICE_DISABLED, _label(prepared))
+        return None
+    if resolve(ctx, rt).opted_out:
+        rt.stats.drop(CONSENT, _label(prepared))
+        return None
     return prepared
 
 
-def _gate_log(rec: Log, ctx: RequestContext, rt: Any) -> Log:
+def _service_switch(prepared: Any, ctx: RequestContext, rt: Runtime) -> Any:
+    if not rt.settings.enabled:
+        rt.stats.drop(SERVICE_DISABLED, _label(prepared))
+        return None
+    return prepared
+
+
+def _aggregate(prepared: Any, ctx: RequestContext, rt: Runtime) -> Any:
+    return prepared
+
+
+def _operational_log(rec: Log, ctx: RequestContext, rt: Runtime) -> Log:
     # Strip unless the user is known to consent. No lookup for a log line: an
     # unresolved user is treated as opted out here (nothing operational is lost).
     if peek(ctx, rt.settings) is False:
@@ -418,20 +440,65 @@ def _gate_log(rec: Log, ctx: RequestContext, rt: Any) -> Log:
     return Log(rec.type, fields, rec.level, rec.message)
 
 
+def user_context_allowed(ctx: RequestContext, rt: Runtime | None) -> bool:
+    """May a crash carry this request's user context (hashed uid, FxA metrics context)?
+
+    Only when the user is *known* not to have opted out: from the token, an
+    answer this request already resolved (a uid or email lookup), or because
+    nobody is known. A crash never triggers a lookup (the lookup's database
+    may be why we crashed), so an unresolved user gets no user context: the
+    conservative side. So is a known user with no lookup wired: Glean treats
+    them as enabled (docs/consent.md), but nothing *says* they consent. This
+    is the one place the decision is made; the CRASH_NO_USER policy applies it.
+    """
+    answer = _known(ctx, rt.settings if rt is not None else None)
+    return answer is not None and not answer.opted_out and answer.source != UNWIRED
+
+
+def _crash_no_user(prepared: Any, ctx: RequestContext, rt: Runtime) -> Any:
+    if user_context_allowed(ctx, rt):
+        return prepared
+    strip = getattr(prepared, "without_user", None)
+    return strip() if strip is not None else prepared
+
+
+PolicyFn: TypeAlias = Callable[[Any, RequestContext, Runtime], Any]
+
+POLICIES: dict[Policy, PolicyFn] = {
+    Policy.PER_USER_PRODUCT: _per_user_product,
+    Policy.DELETION_REQUEST: _service_switch,
+    Policy.AGGREGATE: _aggregate,
+    Policy.OPERATIONAL_LOG: _operational_log,
+    Policy.CRASH_NO_USER: _crash_no_user,
+    Policy.SERVICE_LEVEL: _service_switch,
+}
+
+
+def apply(policy: Policy | None, prepared: Any, ctx: RequestContext, rt: Runtime) -> Any:
+    """The record to send under ``policy`` (possibly reduced), or None to withhold it.
+
+    A withheld record is counted on ``rt.stats`` here, with its reason. A
+    missing or unknown policy raises LookupError, so nothing is sent (fail
+    closed); the route table refuses such a route at configure() anyway.
+    """
+    fn = POLICIES.get(policy) if policy is not None else None
+    if fn is None:
+        raise LookupError(f"no consent policy {policy!r}")
+    return fn(prepared, ctx, rt)
+
+
 # ------------------------------------------------------------------ public API
 
 
-def _contained(rt: Any, e: Exception) -> bool:
+def _contained(rt: Runtime, e: BaseException) -> bool:
     """Count our own bug; True if strict mode wants it raised."""
     rt.stats.error("internal_error", "consent", repr(e))
     rt.stats.keep(e)
     return bool(rt.strict)
 
 
-def _runtime() -> Any:
-    from . import _facade  # here, not at import: _facade imports this module
-
-    return _facade.get_runtime()
+def _runtime() -> Runtime | None:
+    return _runtime_mod.current()
 
 
 async def resolve_consent() -> bool:

@@ -24,6 +24,9 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 import attrs
 
+from . import _runtime
+from ._errors import ConfigurationError
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -81,24 +84,6 @@ CONTEXT_FIELDS: frozenset[str] = frozenset(
     a.name for a in attrs.fields(RequestContext) if a.name not in ("uid_sha256", "state")
 )
 
-# Glean common metrics (FxA: string metrics with `lifetime: application`) and
-# the context attribute that fills each one.
-COMMON_METRICS: dict[str, str] = {
-    "account.user_id": "uid",
-    "account.user_id_sha256": "uid_sha256",
-    "relying_party.oauth_client_id": "oauth_client_id",
-    "relying_party.service": "service",
-    "session.device_type": "device_type",
-    "session.entrypoint": "entrypoint",
-    "session.entrypoint_experiment": "entrypoint_experiment",
-    "session.entrypoint_variation": "entrypoint_variation",
-    "session.flow_id": "flow_id",
-    "utm.campaign": "utm_campaign",
-    "utm.content": "utm_content",
-    "utm.medium": "utm_medium",
-    "utm.source": "utm_source",
-    "utm.term": "utm_term",
-}
 
 # Context fields that are not text (everything else is a str or None).
 _NON_TEXT_FIELDS = frozenset({"metrics_opt_out", "skip_client_ip"})
@@ -136,10 +121,7 @@ def in_request(ctx: RequestContext) -> bool:
 def _bad_field(fields: dict[str, Any], name: str, message: str) -> None:
     """A programming error in bind(): loud in strict mode (and before configure()),
     dropped, counted and logged once in production, where it must never fail a request."""
-    from . import _facade
-    from ._errors import ConfigurationError
-
-    rt = _facade.get_runtime()
+    rt = _runtime.current()
     if rt is None or rt.strict:
         raise ConfigurationError(message)
     fields.pop(name, None)

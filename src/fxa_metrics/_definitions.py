@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from ._context import COMMON_METRICS
+from ._common_metrics import COMMON_METRICS
 from ._errors import DefinitionsError, Problem
 
 # What the Glean server route can put in a ping. Upstream's Python outputter

@@ -1,28 +1,30 @@
-"""The one entry point, ``record()``, and the table that routes each record kind to its sink.
+"""The one entry point, ``record()``, and ``configure()``/``reset()``/``flush()``/``stats()``.
 
-The flow of one record::
+The flow of one record (the routes are declared in ``_route_table``)::
 
-    record(x) ─► ROUTES[type(x)] ─► prepare (definitions check) ─► consent gate
-             ─► every sink of the route, each wrapped on its own
+    record(x) ─► route = table[type(x)] ─► route.check (definitions)
+             ─► consent: the route's policy ─► every sink of the route, each
+                wrapped on its own ─► the route's explicit feeds
 
 In strict mode a failed check raises a precise :class:`RecordError`; in
 production it is dropped, counted per reason and logged once. A sink that
-raises is contained and counted (``sink_error``) without stopping the others.
+raises is contained and counted (``sink_error``, or the reason a
+:class:`SinkDrop` names) without stopping the others. Nothing here ever
+raises into the host in production, whatever the record, the sinks or the
+host's own logging handlers do.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, overload
+import contextlib
+from collections.abc import Mapping
+from typing import Any, overload
 
-from . import _consent, _glean, _sentry, _statsd
+from . import _consent, _runtime
 from ._config import Settings, build_settings
 from ._context import RequestContext, current
-from ._definitions import Definitions, load
-from ._errors import InvalidRecordError, RecordError, ValueTooLongError
-from ._mozlog import MozLogHandler, MozLogSink
+from ._definitions import load
+from ._errors import ConfigurationError, InvalidRecordError, RecordError
 from ._records import (
     Counter,
     Crash,
@@ -33,117 +35,49 @@ from ._records import (
     Metrics,
     Set,
     Timing,
+    Transaction,
 )
-from ._sink import Sink
-from ._stats import Stats, StatsSnapshot, logger
+from ._route_table import Route, build_sinks, build_table
+from ._runtime import Runtime
+from ._sink import Sink, SinkDrop
+from ._stats import Stats, StatsSnapshot
 
-GLEAN, MOZLOG, STATSD, SENTRY = "glean", "mozlog", "statsd", "sentry"
-ROUTE_NAMES = (GLEAN, MOZLOG, STATSD, SENTRY)
+# The default sink groups (the names configure(sinks=...) takes).
+ROUTE_NAMES: tuple[str, ...] = build_table().groups
 
-Prepare = Callable[["Runtime", Any, RequestContext], Any]
-
-
-class Route(NamedTuple):
-    sink: str
-    prepare: Prepare
-
-
-def _glean_prepare(fn: Callable[..., Any]) -> Prepare:
-    def prepare(rt: Runtime, rec: Any, ctx: RequestContext) -> Any:
-        return fn(rt.defs, rec, ctx, rt.overflow)
-
-    return prepare
-
-
-# LogRecord attributes a MozLog field may not shadow: logging itself would raise KeyError.
-_RESERVED_LOG_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-
-
-# Environment fields every MozLog line carries (staging vs production is
-# explicit); the MozLog sink adds them, so a caller's field may not shadow them.
-ENV_LOG_FIELDS = ("app_id", "app_channel")
-_FORBIDDEN_LOG_FIELDS = _RESERVED_LOG_FIELDS | frozenset(ENV_LOG_FIELDS)
-
-
-def _prepare_log(rt: Runtime, rec: Log, ctx: RequestContext) -> Log:
-    if not isinstance(rec.type, str) or not rec.type or rec.type != rec.type.strip():
-        raise InvalidRecordError(str(rec.type), "type", "a MozLog Type must be a non-empty string")
-    keys = rec.fields.keys()
-    # Set operations first: the common, clean case costs two C calls.
-    if not _FORBIDDEN_LOG_FIELDS.isdisjoint(keys) or any(type(k) is not str for k in keys):
-        for key in keys:
-            if not isinstance(key, str):
-                raise InvalidRecordError(rec.type, repr(key), "MozLog field names must be str")
-            if key in _RESERVED_LOG_FIELDS:
-                raise InvalidRecordError(
-                    rec.type, key, "shadows a stdlib LogRecord attribute; rename the field"
-                )
-            if key in ENV_LOG_FIELDS:
-                raise InvalidRecordError(
-                    rec.type, key, "is set by fxa_metrics (the environment); rename the field"
-                )
-    if not isinstance(rec.level, int):
-        raise InvalidRecordError(rec.type, "level", "must be a stdlib logging level (int)")
-    return rec
-
-
-# The routing table: record kind -> (sink route, definitions check).
-ROUTES: dict[type, Route] = {
-    Event: Route(GLEAN, _glean_prepare(_glean.prepare_event)),
-    Metrics: Route(GLEAN, _glean_prepare(_glean.prepare_metrics)),
-    DeletionRequest: Route(GLEAN, _glean_prepare(_glean.prepare_deletion)),
-    Log: Route(MOZLOG, _prepare_log),
-    Timing: Route(STATSD, _statsd.prepare),
-    Counter: Route(STATSD, _statsd.prepare),
-    Gauge: Route(STATSD, _statsd.prepare),
-    Set: Route(STATSD, _statsd.prepare),
-    Crash: Route(SENTRY, _sentry.prepare),
-}
-
-
-class Runtime:
-    """Everything ``configure()`` built. Immutable once published; swapped whole."""
-
-    def __init__(
-        self, settings: Settings, defs: Definitions, sinks: Mapping[str, tuple[Sink, ...]]
-    ) -> None:
-        self.settings = settings
-        self.defs = defs
-        self.sinks = sinks
-        self.strict = settings.strict
-        self.stats = Stats()
-
-    def overflow(self, metric: str, field: str | None, limit: int) -> None:
-        if self.strict:
-            raise ValueTooLongError(metric, field, f"is longer than {limit} (Glean's limit)")
-        self.stats.error(ValueTooLongError.reason, metric, f"{field} truncated to {limit}")
-
-    def close(self, timeout: float | None = None) -> None:
-        for sinks in self.sinks.values():
-            for sink in sinks:
-                try:
-                    sink.flush(timeout)
-                    sink.close(timeout)
-                except Exception as e:  # shutdown must finish for every sink
-                    self.stats.keep(e)
-                    logger.warning("fxa_metrics: closing %r failed: %r", sink, e)
-
-
-_runtime: Runtime | None = None
-_lock = threading.Lock()
 # What stats() reports while unconfigured: nothing is recorded, so nothing is dropped.
 _orphan_stats = Stats()
 
 
 def _metric_of(what: Any) -> str:
-    name = getattr(what, "name", None) or getattr(what, "type", None)
-    if isinstance(what, str):
-        return what
-    return name if isinstance(name, str) else type(what).__name__
+    """A name for a record in counters and warnings; never raises, whatever ``what`` is."""
+    try:
+        if isinstance(what, str):
+            return str.__str__(what)
+        name = getattr(what, "name", None) or getattr(what, "type", None)
+        if isinstance(name, str):
+            return str.__str__(name)
+        return type(what).__name__
+    except BaseException:  # a hostile object: its name is not worth a failed request
+        return "?"
+
+
+def _count(rt: Runtime, reason: str, metric: str, detail: str) -> None:
+    # Counting logs once; a host logging handler that raises must not turn a
+    # counted drop into an exception in the request.
+    with contextlib.suppress(BaseException):
+        rt.stats.drop(reason, metric, detail)
+
+
+def _keep(rt: Runtime, e: BaseException) -> None:
+    with contextlib.suppress(BaseException):
+        rt.stats.keep(e)
 
 
 # Everything record() accepts as a record object.
-Record = Event | Metrics | DeletionRequest | Log | Timing | Counter | Gauge | Set | Crash
+Record = (
+    Event | Metrics | DeletionRequest | Log | Timing | Counter | Gauge | Set | Crash | Transaction
+)
 
 
 @overload
@@ -163,7 +97,7 @@ def record(what: Record, /) -> None: ...
 
 
 def record(what: Any, /, extra: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-    """Record one thing; where it goes follows from what it is (see ``ROUTES``).
+    """Record one thing; where it goes follows from what it is (see ``fxa_metrics.ROUTES``).
 
     ``record("login.complete", extra={"reason": "password"})`` is shorthand for
     ``record(Event("login.complete", extra={"reason": "password"}))``.
@@ -171,86 +105,98 @@ def record(what: Any, /, extra: Mapping[str, Any] | None = None, **kwargs: Any) 
     Never raises in production mode. In strict mode raises a
     :class:`RecordError` subclass naming the metric and the field.
     """
-    rt = _runtime
+    rt = _runtime.current()
     if rt is None:
         return  # before configure(): a no-op, by design
     try:
-        if isinstance(what, str):
-            try:
-                what = Event(what, extra=extra, **kwargs)
-            except (TypeError, ValueError) as e:
-                # Bad argument shapes (unknown keyword, metrics="0"): precise, never a crash.
-                raise InvalidRecordError(what, None, str(e)) from e
-        elif extra is not None or kwargs:
-            raise InvalidRecordError(
-                _metric_of(what), None, "extra=/keywords go with a metric name, not a record object"
-            )
-        route = ROUTES.get(type(what))
+        rec = (
+            _build(what, extra, kwargs)
+            if isinstance(what, str)
+            else _as_record(what, extra, kwargs)
+        )
+        route = rt.table.by_kind.get(type(rec))
         if route is None:
             raise InvalidRecordError(
-                _metric_of(what), None, f"{type(what).__name__} is not an fxa_metrics record"
+                _metric_of(rec), None, f"{type(rec).__name__} is not an fxa_metrics record"
             )
-        ctx = current()
-        prepared = route.prepare(rt, what, ctx)
-        prepared = _consent.gate(route.sink, prepared, ctx, rt)
-        if prepared is None:
-            return
-        for sink in rt.sinks.get(route.sink, ()):
-            try:
-                sink.emit(prepared)
-            except Exception as e:
-                rt.stats.drop("sink_error", f"{route.sink}:{type(sink).__name__}", repr(e))
-                rt.stats.keep(e)
+        _dispatch(rt, route, rec, current())
     except RecordError as e:
-        rt.stats.drop(e.reason, e.metric, str(e))
+        _count(rt, e.reason, e.metric, str(e))
         if rt.strict:
             raise
-    except Exception as e:
-        # Our own bug. Contained in production, kept for the pytest tripwire.
-        rt.stats.drop("internal_error", _metric_of(what), repr(e))
-        rt.stats.keep(e)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
+        # Our own bug (or a hostile object). Contained in production, kept for
+        # the pytest tripwire, which re-raises it at the test's teardown.
+        _count(rt, "internal_error", _metric_of(what), type(e).__name__)
+        _keep(rt, e)
         if rt.strict:
             raise
 
 
-def _default_sinks(settings: Settings) -> dict[str, list[Sink]]:
-    encoder = _glean.GleanEncoder(
-        app_id=settings.app_id,
-        app_version=settings.app_version,
-        channel=settings.channel,
-        logger=settings.glean_logger or f"{settings.service}-glean",
-    )
-    sinks: dict[str, list[Sink]] = {name: [] for name in ROUTE_NAMES}
-    sinks[GLEAN].append(_glean.GleanServerSink(encoder, settings.glean_stream))
-    attach = settings.mozlog_handler == "always" or (
-        settings.mozlog_handler == "auto" and not logging.getLogger().handlers
-    )
-    handler = MozLogHandler(settings.service, settings.mozlog_stream) if attach else None
-    env = {"app_id": settings.app_id, "app_channel": settings.channel}
-    sinks[MOZLOG].append(MozLogSink(handler, env))
-    sinks[STATSD].extend(_statsd.sinks_from_settings(settings))
-    sentry = _sentry.sinks_from_settings(settings)
-    sinks[SENTRY].extend(sentry)
-    # Sentry Performance (tracing on): Timings also go to Sentry as transactions.
-    sinks[STATSD].extend(_sentry.span_sinks(sentry, settings))
-    return sinks
+def _build(name: str, extra: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> Any:
+    try:
+        return Event(name, extra=extra, **kwargs)
+    except (TypeError, ValueError) as e:
+        # Bad argument shapes (unknown keyword, metrics="0"): precise, never a crash.
+        raise InvalidRecordError(_metric_of(name), None, str(e)) from e
+
+
+def _as_record(what: Any, extra: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> Any:
+    if extra is not None or kwargs:
+        raise InvalidRecordError(
+            _metric_of(what), None, "extra=/keywords go with a metric name, not a record object"
+        )
+    return what
+
+
+def _dispatch(rt: Runtime, route: Route, rec: Any, ctx: RequestContext) -> None:
+    prepared = route.check(rt, rec, ctx)
+    if prepared is None:
+        return  # nothing to send (not sampled, say): not a drop
+    sinks = rt.sinks.get(route.group, ())
+    if not sinks and not route.feeds:
+        return  # nowhere to go: no consent lookup for nothing
+    prepared = _consent.apply(route.policy, prepared, ctx, rt)
+    if prepared is None:
+        return  # withheld; the policy counted it
+    for sink in sinks:
+        _emit(rt, route, sink, prepared)
+    for feed in route.feeds:
+        target = rt.table.by_name[feed.route]
+        if rt.sinks.get(target.group):
+            fed = feed.convert(prepared)
+            if fed is not None:
+                _dispatch(rt, target, fed, ctx)
+
+
+def _emit(rt: Runtime, route: Route, sink: Sink, prepared: Any) -> None:
+    try:
+        sink.emit(prepared)
+    except SinkDrop as e:  # a countable fault outside us: a full disk, a pipe nobody reads
+        _count(rt, e.reason, f"{route.group}:{type(sink).__name__}", e.detail)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # a sink is a host callback too: its failure is counted
+        _count(rt, "sink_error", f"{route.group}:{type(sink).__name__}", type(e).__name__)
+        _keep(rt, e)
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    defs = load(settings.metrics_yaml, settings.pings_yaml, app_version=settings.app_version)
-    unknown = set(settings.sinks) - set(ROUTE_NAMES)
+    """Everything configure() builds, not yet installed (tests and captures use it too)."""
+    table = build_table(settings.routes)
+    unknown = set(settings.sinks) - set(table.groups)
     if unknown:
-        from ._errors import ConfigurationError
-
         raise ConfigurationError(
-            f"configure(sinks=...): unknown route(s) {sorted(unknown)}; routes are {ROUTE_NAMES}"
+            f"configure(sinks=...): unknown route(s) {sorted(unknown)}; "
+            f"sink groups are {table.groups}"
         )
-    sinks = (
-        {name: [] for name in ROUTE_NAMES} if settings.replace_sinks else _default_sinks(settings)
-    )
+    defs = load(settings.metrics_yaml, settings.pings_yaml, app_version=settings.app_version)
+    sinks = build_sinks(table, settings)
     for name, extra_sinks in settings.sinks.items():
-        sinks[name].extend(extra_sinks)
-    return Runtime(settings, defs, {k: tuple(v) for k, v in sinks.items()})
+        sinks[name] = (*sinks.get(name, ()), *extra_sinks)
+    return Runtime(settings, defs, sinks, table)
 
 
 def configure(**kwargs: Any) -> None:
@@ -260,7 +206,7 @@ def configure(**kwargs: Any) -> None:
     :class:`DefinitionsError` for bad metrics.yaml/pings.yaml.
     """
     settings = build_settings(**kwargs)
-    prev = swap(build_runtime(settings))
+    prev = _runtime.swap(build_runtime(settings))
     if prev is not None:
         # Reconfiguring replaces the runtime whole: the old sinks (an owned
         # Sentry client, a statsd socket) are flushed and closed, not leaked.
@@ -269,41 +215,32 @@ def configure(**kwargs: Any) -> None:
 
 def swap(rt: Runtime | None) -> Runtime | None:
     """Install ``rt`` (or none) and return the previous runtime, unclosed."""
-    global _runtime
-    with _lock:
-        prev, _runtime = _runtime, rt
-    return prev
+    return _runtime.swap(rt)
 
 
 def get_runtime() -> Runtime | None:
-    return _runtime
+    return _runtime.current()
 
 
 def is_configured() -> bool:
-    return _runtime is not None
+    return _runtime.current() is not None
 
 
 def reset(timeout: float | None = 2.0) -> None:
     """Flush and close every sink and return to the unconfigured state (record() is a no-op)."""
-    prev = swap(None)
+    prev = _runtime.swap(None)
     if prev is not None:
         prev.close(timeout)
 
 
 def flush(timeout: float | None = 2.0) -> None:
     """Push out whatever sinks buffer, waiting at most ``timeout`` seconds per sink."""
-    rt = _runtime
-    if rt is None:
-        return
-    for sinks in rt.sinks.values():
-        for sink in sinks:
-            try:
-                sink.flush(timeout)
-            except Exception as e:
-                rt.stats.keep(e)
+    rt = _runtime.current()
+    if rt is not None:
+        rt.flush(timeout)
 
 
 def stats() -> StatsSnapshot:
     """Counters of dropped records per reason (and per metric) since configure()."""
-    rt = _runtime
+    rt = _runtime.current()
     return (rt.stats if rt is not None else _orphan_stats).snapshot()

@@ -19,8 +19,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import socket
-import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import IO, Any, NamedTuple
@@ -29,6 +27,7 @@ import attrs
 import orjson
 
 from . import __about__
+from ._config import Settings
 from ._context import RequestContext
 from ._definitions import (
     DELETION_PING,
@@ -44,10 +43,13 @@ from ._errors import (
     DisabledMetricError,
     ExpiredMetricError,
     InvalidExtraError,
+    InvalidRecordError,
     InvalidValueError,
     UndeclaredPingError,
     UndefinedMetricError,
 )
+from ._frozen import EMPTY, FrozenDict, freeze
+from ._output import DEFAULT_WRITE_TIMEOUT, LineWriter
 from ._records import DeletionRequest, Event, Metrics
 from ._sink import Sink
 
@@ -63,6 +65,8 @@ class GleanPing(NamedTuple):
 
     A NamedTuple rather than an attrs class: immutable all the same, built once
     per event on the hot path, at under half the cost of a frozen attrs instance.
+    Its mappings are :class:`~fxa_metrics._frozen.FrozenDict` all the way down,
+    so no sink can change what another sink writes.
     """
 
     ping: str
@@ -70,7 +74,7 @@ class GleanPing(NamedTuple):
     events: tuple[Mapping[str, Any], ...]
     user_agent: str
     ip_address: str
-    # False only for server-deletion-request, which consent never gates.
+    # False only for server-deletion-request (its own route and consent policy).
     product: bool = True
 
 
@@ -164,69 +168,114 @@ def _extra_value(md: MetricDef, key: str, kind: str, value: Any, overflow: Overf
     return str(value)
 
 
-def _metric_value(md: MetricDef, value: Any, overflow: OverflowHook) -> Any:
-    kind = md.type
+def _string_value(md: MetricDef, value: Any, overflow: OverflowHook) -> Any:
+    if not isinstance(value, str):
+        raise InvalidValueError(
+            md.identifier, "value", f"must be a str, got {type(value).__name__}"
+        )
+    if not _is_text(value):
+        raise InvalidValueError(md.identifier, "value", _NOT_TEXT)
+    cut = _truncate(value, MAX_STRING_BYTES)
+    if cut is not None:
+        overflow(md.identifier, "value", MAX_STRING_BYTES)
+        return cut
+    return value
+
+
+def _quantity_value(md: MetricDef, value: Any, overflow: OverflowHook) -> Any:
     ident = md.identifier
-    if kind == "string":
-        if not isinstance(value, str):
-            raise InvalidValueError(ident, "value", f"must be a str, got {type(value).__name__}")
-        if not _is_text(value):
-            raise InvalidValueError(ident, "value", _NOT_TEXT)
-        cut = _truncate(value, MAX_STRING_BYTES)
-        if cut is not None:
-            overflow(ident, "value", MAX_STRING_BYTES)
-            return cut
-        return value
-    if kind == "quantity":
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise InvalidValueError(ident, "value", f"must be an int, got {type(value).__name__}")
-        if value < 0 or value > 2**63 - 1:
-            raise InvalidValueError(ident, "value", f"must be in 0..2**63-1, got {value}")
-        return value
-    if kind == "boolean":
-        if not isinstance(value, bool):
-            raise InvalidValueError(ident, "value", f"must be a bool, got {type(value).__name__}")
-        return value
-    if kind == "datetime":
-        if not isinstance(value, _dt.datetime) or value.tzinfo is None:
-            raise InvalidValueError(ident, "value", "must be a timezone-aware datetime.datetime")
-        # As glean_parser's Go server outputter writes it: UTC, milliseconds, "Z".
-        # (isoformat() would change shape with the value: no fraction when the
-        # microseconds are 0, the caller's offset otherwise.)
-        utc = value.astimezone(_UTC)
-        return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
-    if kind == "string_list":
-        if isinstance(value, str) or not isinstance(value, list | tuple):
-            raise InvalidValueError(
-                ident, "value", f"must be a list of str, got {type(value).__name__}"
-            )
-        out: list[str] = []
-        for item in value:
-            if not isinstance(item, str):
-                raise InvalidValueError(
-                    ident, "value", f"items must be str, got {type(item).__name__}"
-                )
-            if not _is_text(item):
-                raise InvalidValueError(ident, "value", _NOT_TEXT)
-            cut = _truncate(item, MAX_STRING_LIST_ITEM_BYTES)
-            if cut is not None:
-                overflow(ident, "value", MAX_STRING_LIST_ITEM_BYTES)
-                item = cut
-            out.append(item)
-        if len(out) > MAX_STRING_LIST_ITEMS:
-            overflow(ident, "value", MAX_STRING_LIST_ITEMS)
-            del out[MAX_STRING_LIST_ITEMS:]
-        return out
-    # object: any JSON object or array. Round-trip through orjson so what we
-    # send is plain JSON (and a non-serialisable value fails here, named).
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidValueError(ident, "value", f"must be an int, got {type(value).__name__}")
+    if value < 0 or value > 2**63 - 1:
+        raise InvalidValueError(ident, "value", f"must be in 0..2**63-1, got {value}")
+    return value
+
+
+def _boolean_value(md: MetricDef, value: Any, overflow: OverflowHook) -> Any:
+    if not isinstance(value, bool):
+        raise InvalidValueError(
+            md.identifier, "value", f"must be a bool, got {type(value).__name__}"
+        )
+    return value
+
+
+def _datetime_value(md: MetricDef, value: Any, overflow: OverflowHook) -> Any:
+    if not isinstance(value, _dt.datetime) or value.tzinfo is None:
+        raise InvalidValueError(
+            md.identifier, "value", "must be a timezone-aware datetime.datetime"
+        )
+    # As glean_parser's Go server outputter writes it: UTC, milliseconds, "Z".
+    # (isoformat() would change shape with the value: no fraction when the
+    # microseconds are 0, the caller's offset otherwise.)
+    utc = value.astimezone(_UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+
+
+def _string_list_item(md: MetricDef, item: Any, overflow: OverflowHook) -> str:
+    if not isinstance(item, str):
+        raise InvalidValueError(
+            md.identifier, "value", f"items must be str, got {type(item).__name__}"
+        )
+    if not _is_text(item):
+        raise InvalidValueError(md.identifier, "value", _NOT_TEXT)
+    cut = _truncate(item, MAX_STRING_LIST_ITEM_BYTES)
+    if cut is not None:
+        overflow(md.identifier, "value", MAX_STRING_LIST_ITEM_BYTES)
+        return cut
+    return item
+
+
+def _string_list_value(md: MetricDef, value: Any, overflow: OverflowHook) -> Any:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise InvalidValueError(
+            md.identifier, "value", f"must be a list of str, got {type(value).__name__}"
+        )
+    out = [_string_list_item(md, item, overflow) for item in value]
+    if len(out) > MAX_STRING_LIST_ITEMS:
+        overflow(md.identifier, "value", MAX_STRING_LIST_ITEMS)
+        del out[MAX_STRING_LIST_ITEMS:]
+    return tuple(out)
+
+
+# An object metric cannot be truncated and stay meaningful: past this size it
+# is refused, named, rather than sent as a multi-megabyte line.
+MAX_OBJECT_BYTES = 64 * 1024
+
+
+def _object_value(md: MetricDef, value: Any, overflow: OverflowHook) -> Any:
+    # Any JSON object or array. Round-trip through orjson so what we send is
+    # plain JSON (and a non-serialisable value fails here, named).
+    ident = md.identifier
     if not isinstance(value, dict | list | tuple):
         raise InvalidValueError(
             ident, "value", f"must be a dict or list, got {type(value).__name__}"
         )
     try:
-        return orjson.loads(orjson.dumps(value))
+        raw = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError) as e:
         raise InvalidValueError(ident, "value", f"is not JSON-serialisable: {e}") from None
+    if len(raw) > MAX_OBJECT_BYTES:
+        raise InvalidValueError(
+            ident, "value", f"is {len(raw)} bytes as JSON, over the {MAX_OBJECT_BYTES} limit"
+        )
+    return freeze(orjson.loads(raw))
+
+
+_VALUE_CHECKS: dict[str, Callable[[MetricDef, Any, OverflowHook], Any]] = {
+    "string": _string_value,
+    "quantity": _quantity_value,
+    "boolean": _boolean_value,
+    "datetime": _datetime_value,
+    "string_list": _string_list_value,
+    "object": _object_value,
+}
+
+
+def _metric_value(md: MetricDef, value: Any, overflow: OverflowHook) -> Any:
+    check = _VALUE_CHECKS.get(md.type)
+    if check is None:  # pragma: no cover - load() rejects types this route cannot carry
+        raise InvalidValueError(md.identifier, None, f"{md.type} cannot go by the server route")
+    return check(md, value, overflow)
 
 
 def _explicit_values(
@@ -249,26 +298,68 @@ def _explicit_values(
     return values
 
 
+def _context_metrics(
+    pd: PingDef, ctx: RequestContext, overflow: OverflowHook
+) -> tuple[FrozenDict, bool]:
+    """The ping's metrics from the request context alone, and whether any value was cut."""
+    cut_any = False
+    out: dict[str, Any] = {}
+    for kind, slots in pd.layout:
+        typed: dict[str, Any] = {}
+        for ident, attr in slots:
+            if attr is None:
+                continue
+            value = getattr(ctx, attr)
+            if value is None:
+                continue
+            # bind() guarantees str; only a long one needs the byte count.
+            if len(value) * 4 > MAX_STRING_BYTES:
+                cut = _truncate(value, MAX_STRING_BYTES)
+                if cut is not None:
+                    overflow(ident, "value", MAX_STRING_BYTES)
+                    cut_any = True
+                    value = cut
+            typed[ident] = value
+        out[kind] = FrozenDict(typed) if typed else EMPTY
+    return FrozenDict(out), cut_any
+
+
+# (context, ping, metrics) of the last ping filled from a context alone. A
+# request's events share their context, and both it and the FrozenDict are
+# immutable, so the next event of the same context reuses the dict instead of
+# rebuilding 14 common metrics. One tuple, replaced whole: threads never see a
+# torn entry, at worst a miss.
+_last_fill: tuple[object, object, FrozenDict] = (None, None, EMPTY)
+
+
 def _fill_metrics(
     defs: Definitions,
     pd: PingDef,
     explicit: Mapping[str, Any],
     ctx: RequestContext,
     overflow: OverflowHook,
-) -> dict[str, dict[str, Any]]:
-    values = _explicit_values(defs, pd, explicit, overflow) if explicit else None
+) -> FrozenDict:
+    global _last_fill
+    if not explicit:
+        last_ctx, last_pd, filled = _last_fill
+        if last_ctx is ctx and last_pd is pd:
+            return filled
+        filled, was_cut = _context_metrics(pd, ctx, overflow)
+        if not was_cut:  # a cut value is counted per event: never reuse one
+            _last_fill = (ctx, pd, filled)
+        return filled
+    values = _explicit_values(defs, pd, explicit, overflow)
     # One pass over the precompiled layout: definition order, type by type, the
     # same keys in the same order as upstream's generated code (an empty type
     # object is kept, as upstream does). Explicit values win over the context.
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Any] = {}
     for kind, slots in pd.layout:
         typed: dict[str, Any] = {}
         for ident, attr in slots:
-            if values is not None and ident in values:
+            if ident in values:
                 value = values[ident]
             elif attr is not None:
                 value = getattr(ctx, attr)
-                # bind() guarantees str; only a long one needs the byte count.
                 if value is not None and len(value) * 4 > MAX_STRING_BYTES:
                     cut = _truncate(value, MAX_STRING_BYTES)
                     if cut is not None:
@@ -278,13 +369,25 @@ def _fill_metrics(
                 continue
             if value is not None:
                 typed[ident] = value
-        out[kind] = typed
-    return out
+        out[kind] = FrozenDict(typed) if typed else EMPTY
+    return FrozenDict(out)
 
 
-def _client(ctx: RequestContext, skip_ip: bool) -> tuple[str, str]:
+# Envelope field caps: a request header is attacker-controlled, and a 10 MB
+# user agent must not become a 10 MB line. Cut and counted, like a string metric.
+MAX_USER_AGENT = 1024
+MAX_IP_ADDRESS = 64
+
+
+def _client(ctx: RequestContext, skip_ip: bool, overflow: OverflowHook) -> tuple[str, str]:
     ua = ctx.user_agent or ""
     ip = "" if (skip_ip or ctx.skip_client_ip) else (ctx.ip_address or "")
+    if len(ua) > MAX_USER_AGENT:
+        overflow("user_agent", "user_agent", MAX_USER_AGENT)
+        ua = ua[:MAX_USER_AGENT]
+    if len(ip) > MAX_IP_ADDRESS:
+        overflow("ip_address", "ip_address", MAX_IP_ADDRESS)
+        ip = ip[:MAX_IP_ADDRESS]
     return ua, ip
 
 
@@ -316,18 +419,18 @@ def prepare_event(
             # An extra that was not given is left out (upstream sends "None").
             if value is not None:
                 extra[key] = _extra_value(md, key, kind, value, overflow)
-        event["extra"] = extra
+        event["extra"] = FrozenDict(extra)
     elif rec.extra:
         key = next(iter(rec.extra))
         raise InvalidExtraError(
             md.identifier, key, "is not a declared extra key (the event has none)"
         )
     event["timestamp"] = 0
-    ua, ip = _client(ctx, rec.skip_client_ip)
+    ua, ip = _client(ctx, rec.skip_client_ip, overflow)
     return GleanPing(
         ping=pd.name,
         metrics=_fill_metrics(defs, pd, rec.metrics, ctx, overflow),
-        events=(event,),
+        events=(FrozenDict(event),),
         user_agent=ua,
         ip_address=ip,
     )
@@ -357,14 +460,21 @@ def prepare_metrics(
     if pd is None:
         first = next(iter(rec.values), "-")
         raise UndeclaredPingError(first, "ping", f"ping '{ping}' is not declared in pings.yaml")
-    ua, ip = _client(ctx, rec.skip_client_ip)
+    if pd.name == DELETION_PING:
+        # The deletion request has its own record, route and consent policy:
+        # sent for an opted-out user, with nothing but the uid metrics in it.
+        raise InvalidRecordError(
+            next(iter(rec.values), DELETION_PING),
+            "ping",
+            "record a server-deletion-request with fxa_metrics.DeletionRequest, not Metrics",
+        )
+    ua, ip = _client(ctx, rec.skip_client_ip, overflow)
     return GleanPing(
         ping=pd.name,
         metrics=_fill_metrics(defs, pd, rec.values, ctx, overflow),
         events=(),
         user_agent=ua,
         ip_address=ip,
-        product=pd.name != DELETION_PING,
     )
 
 
@@ -382,11 +492,16 @@ def prepare_deletion(
         raise InvalidValueError(DELETION_PING, "uid", _NOT_TEXT)
     pd = defs.pings[DELETION_PING]
     # Only the uid metrics: nothing else about the user goes into this ping.
+    if len(uid) > MAX_STRING_BYTES:
+        raise InvalidValueError(DELETION_PING, "uid", f"is longer than {MAX_STRING_BYTES}")
     values = {"account.user_id": uid, "account.user_id_sha256": uid_sha256(uid)}
-    metrics = {
-        kind: {i: values[i] for i in ids if i in values} for kind, ids in pd.metrics_by_type.items()
-    }
-    # privacy (issue 10): no user agent or IP address, as FxA's deletion request.
+    metrics = FrozenDict(
+        {
+            kind: FrozenDict({i: values[i] for i in ids if i in values})
+            for kind, ids in pd.metrics_by_type.items()
+        }
+    )
+    # As FxA's: no user agent and no IP address, only the uid metrics.
     return GleanPing(
         ping=DELETION_PING, metrics=metrics, events=(), user_agent="", ip_address="", product=False
     )
@@ -466,22 +581,26 @@ class GleanEncoder:
     logger: str  # MozLog Logger, "<service>-glean"
     hostname: str = attrs.field(factory=socket.gethostname)
     sdk_build: str = f"fxa_metrics v{__about__.__version__}"
+    _cache: dict[str, orjson.Fragment] = attrs.field(factory=dict, eq=False, repr=False)
+
+    def _client_info(self) -> dict[str, str]:
+        return {
+            "telemetry_sdk_build": self.sdk_build,
+            "first_run_date": "Unknown",
+            "os": "Unknown",
+            "os_version": "Unknown",
+            "architecture": "Unknown",
+            "app_build": "Unknown",
+            "app_display_version": self.app_version,
+            "app_channel": self.channel,
+        }
 
     def payload(self, ping: GleanPing, now_iso: str) -> dict[str, Any]:
         return {
             "metrics": ping.metrics,
             "events": list(ping.events),
             "ping_info": {"seq": 0, "start_time": now_iso, "end_time": now_iso},
-            "client_info": {
-                "telemetry_sdk_build": self.sdk_build,
-                "first_run_date": "Unknown",
-                "os": "Unknown",
-                "os_version": "Unknown",
-                "architecture": "Unknown",
-                "app_build": "Unknown",
-                "app_display_version": self.app_version,
-                "app_channel": self.channel,
-            },
+            "client_info": self._client_info(),
         }
 
     def fields(self, ping: GleanPing, now_iso: str) -> dict[str, Any]:
@@ -496,9 +615,21 @@ class GleanEncoder:
         }
 
     def line(self, ping: GleanPing) -> bytes:
-        """The whole line, newline included."""
+        """The whole line, newline included (equal to ``orjson.dumps`` of :meth:`fields`)."""
         ns = time.time_ns()
         now_iso = _iso_utc(ns)
+        payload = orjson.dumps(
+            {
+                "metrics": ping.metrics,
+                "events": ping.events,
+                "ping_info": {"seq": 0, "start_time": now_iso, "end_time": now_iso},
+                "client_info": self._client_info_json,
+            }
+        )
+        # The payload goes into Fields as a JSON *string*. orjson never writes a
+        # raw control character, so escaping it as a string is escaping '\' and
+        # '"': two C-speed replaces instead of decoding and re-encoding it.
+        quoted = b'"' + payload.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
         return orjson.dumps(
             {
                 "Timestamp": ns,
@@ -508,32 +639,56 @@ class GleanEncoder:
                 "EnvVersion": "2.0",
                 "Severity": 6,
                 "Pid": _pid,
-                "Fields": self.fields(ping, now_iso),
+                "Fields": {
+                    "document_namespace": self.app_id,
+                    "document_type": ping.ping,
+                    "document_version": "1",
+                    "document_id": uuid4_hex(),
+                    "user_agent": ping.user_agent,
+                    "ip_address": ping.ip_address,
+                    "payload": orjson.Fragment(quoted),
+                },
             },
             option=orjson.OPT_APPEND_NEWLINE,
         )
 
-
-# One lock for every line fxa_metrics writes to a shared stream, so a Glean line
-# and a MozLog line can never interleave inside each other.
-STREAM_LOCK = threading.RLock()
+    @property
+    def _client_info_json(self) -> orjson.Fragment:
+        # The same for every ping of this encoder: encoded once.
+        frag = self._cache.get("client_info")
+        if frag is None:
+            frag = self._cache["client_info"] = orjson.Fragment(orjson.dumps(self._client_info()))
+        return frag
 
 
 class GleanServerSink(Sink):
-    """Writes each ping as one line to ``stream`` (default: the current ``sys.stdout``)."""
+    """Writes each ping as one ``glean-server-event`` line (default: the process's stdout).
 
-    def __init__(self, encoder: GleanEncoder, stream: IO[str] | None = None) -> None:
+    Each line reaches the OS in one write before ``emit`` returns (see
+    ``_output``): a worker killed right after loses nothing already recorded.
+    """
+
+    def __init__(
+        self,
+        encoder: GleanEncoder,
+        stream: IO[str] | None = None,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+    ) -> None:
         self.encoder = encoder
-        self._stream = stream
+        self._writer = LineWriter(stream, write_timeout)
 
     def emit(self, record: GleanPing) -> None:
-        line = self.encoder.line(record).decode()
-        # Looked up per call so pytest's capsys and a redirected stdout both work.
-        stream = self._stream or sys.stdout
-        with STREAM_LOCK:
-            stream.write(line)
+        self._writer.write(self.encoder.line(record))
 
-    def flush(self, timeout: float | None = None) -> None:
-        stream = self._stream or sys.stdout
-        with STREAM_LOCK:
-            stream.flush()
+
+def sinks_from_settings(
+    settings: Settings, built: Mapping[str, tuple[Sink, ...]] | None = None
+) -> list[Sink]:
+    """The stdout sink of the server route (always there: it is the default route)."""
+    encoder = GleanEncoder(
+        app_id=settings.app_id,
+        app_version=settings.app_version,
+        channel=settings.channel,
+        logger=settings.glean_logger or f"{settings.service}-glean",
+    )
+    return [GleanServerSink(encoder, settings.glean_stream, settings.write_timeout)]

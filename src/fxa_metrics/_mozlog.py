@@ -7,9 +7,21 @@ against a set) and always writes valid JSON: dockerflow's ``json.dumps``
 writes ``NaN``/``Infinity`` for non-finite floats, which no JSON parser in the
 pipeline accepts; we write ``null`` there.
 
-Why stdlib logging: hosts keep their handlers, levels, filters and pytest's
-``caplog``. A :class:`~fxa_metrics.Log` record is emitted on the logger named
-by its ``Type`` (Dockerflow's own convention, e.g. ``request.summary``).
+Two ways out, chosen once at ``configure()`` (``mozlog_handler``):
+
+* ``"own"``: we format the line ourselves and write it in one ``os.write``
+  (``_output``), whatever the host did to logging. A plain
+  ``logging.basicConfig()`` would otherwise print ``INFO:request.summary:``
+  with every field lost. Levels set by the host on a logger named by the
+  ``Type`` are still honoured; host handlers do not see these lines (so each
+  line is written exactly once).
+* ``"host"``: a ``LogRecord`` on the logger named by its ``Type`` (Dockerflow's
+  convention, e.g. ``request.summary``), through the host's handlers, levels,
+  filters and pytest's ``caplog``. Right when the host's handlers format
+  MozLog themselves (dockerflow's ``JsonLogFormatter``, our ``MozLogFormatter``).
+* ``"auto"`` (the default) picks ``"host"`` when every handler on the root
+  logger already has such a formatter, ``"own"`` otherwise. ``"always"`` and
+  ``"never"`` are the older names of ``"own"`` and ``"host"``.
 """
 
 from __future__ import annotations
@@ -19,18 +31,21 @@ import logging
 import math
 import os
 import socket
-import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import IO, Any
 
 import orjson
 
-from ._glean import STREAM_LOCK
+from ._config import Settings
+from ._errors import InvalidRecordError
+from ._frozen import freeze
+from ._output import DEFAULT_WRITE_TIMEOUT, LineWriter
 from ._records import Log
-from ._sink import Sink
+from ._sink import Sink, SinkDrop
 
 SYSLOG_LEVEL_MAP = {50: 2, 40: 3, 30: 4, 20: 6, 10: 7}
 DEFAULT_SYSLOG_LEVEL = 7
@@ -139,21 +154,29 @@ class MozLogFormatter(logging.Formatter):
             return json.dumps(_json_like(out))
 
 
-class MozLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A StreamHandler with our formatter that shares fxa_metrics' stream lock."""
+class MozLogHandler(logging.Handler):
+    """A logging handler that writes each record as one MozLog line, in one ``os.write``.
 
-    def __init__(self, logger_name: str, stream: IO[str] | None = None) -> None:
-        super().__init__(stream)
-        self._fixed_stream = stream
+    For hosts that route their own loggers to MozLog too: ``stream=None``
+    follows ``sys.stdout`` (pytest's capture, a redirected stdout), writing to
+    fd 1 directly while it is the real stdout.
+    """
+
+    def __init__(
+        self,
+        logger_name: str,
+        stream: IO[str] | None = None,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+    ) -> None:
+        super().__init__()
         self.setFormatter(MozLogFormatter(logger_name))
-        # Same lock as the Glean sink: lines from both never tear into each other.
-        self.lock = STREAM_LOCK
+        self._writer = LineWriter(stream, write_timeout)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self._fixed_stream is None:
-            # Follow sys.stdout as it is now (pytest capsys, redirected stdout).
-            self.stream = sys.stdout
-        super().emit(record)
+        try:
+            self._writer.write(self.format(record).encode() + b"\n")
+        except Exception:
+            self.handleError(record)
 
 
 _PATHNAME = "(fxa_metrics)"
@@ -210,44 +233,219 @@ def _fast_record(name: str, level: int, msg: str, fields: Mapping[str, Any]) -> 
 _START_TIME: float = getattr(logging, "_startTime", time.time())
 
 
-class MozLogSink(Sink):
-    """Emits :class:`~fxa_metrics.Log` records through stdlib logging.
+# ------------------------------------------------------------------ the check
 
-    ``handler``: where lines go when the host has not set logging up. With
-    ``attach="auto"`` our handler is added to the record's logger only if the
-    root logger has no handlers at configure time (a host that configured
-    logging keeps full control); ``"always"``/``"never"`` force it.
-    """
+
+# LogRecord attributes a MozLog field may not shadow: logging itself would raise KeyError.
+_RESERVED_LOG_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Environment fields every MozLog line carries (staging vs production is
+# explicit); the sink adds them, so a caller's field may not shadow them.
+ENV_LOG_FIELDS = ("app_id", "app_channel")
+_FORBIDDEN_LOG_FIELDS = _RESERVED_LOG_FIELDS | frozenset(ENV_LOG_FIELDS)
+# A field value longer than this is cut (and counted): one runaway field must
+# not turn into a 10 MB line in the log pipeline.
+MAX_FIELD_CHARS = 8192
+# A whole line past this is dropped and counted (nested data the caps above cannot see).
+MAX_LINE_BYTES = 256 * 1024
+
+OverflowHook = Callable[[str, str | None, int], None]
+
+
+def _check_keys(rec: Log) -> None:
+    for key in rec.fields:
+        if not isinstance(key, str):
+            raise InvalidRecordError(rec.type, repr(key), "MozLog field names must be str")
+        if key in _RESERVED_LOG_FIELDS:
+            raise InvalidRecordError(
+                rec.type, key, "shadows a stdlib LogRecord attribute; rename the field"
+            )
+        if key in ENV_LOG_FIELDS:
+            raise InvalidRecordError(
+                rec.type, key, "is set by fxa_metrics (the environment); rename the field"
+            )
+
+
+def _cap_fields(rec: Log, overflow: OverflowHook) -> Mapping[str, Any]:
+    """Fields with long strings cut and nested containers frozen (None if nothing changed)."""
+    out: dict[str, Any] | None = None
+    for key, value in rec.fields.items():
+        cls = value.__class__
+        if cls is str:
+            if len(value) <= MAX_FIELD_CHARS:
+                continue
+            overflow(rec.type, key, MAX_FIELD_CHARS)
+            value = value[:MAX_FIELD_CHARS]
+        elif cls is int or cls is float or cls is bool or value is None:
+            continue
+        elif isinstance(value, dict | list):
+            # A later sink must not see another sink's change to a nested value.
+            value = freeze(value)
+        else:
+            continue
+        if out is None:
+            out = dict(rec.fields)
+        out[key] = value
+    return rec.fields if out is None else MappingProxyType(out)
+
+
+def prepare_log(rec: Log, overflow: OverflowHook) -> Log:
+    """Check a :class:`Log` (names, level) and cap its field values; raise a RecordError."""
+    if not isinstance(rec.type, str) or not rec.type or rec.type != rec.type.strip():
+        raise InvalidRecordError(str(rec.type), "type", "a MozLog Type must be a non-empty string")
+    keys = rec.fields.keys()
+    # Set operations first: the common, clean case costs two C calls.
+    if not _FORBIDDEN_LOG_FIELDS.isdisjoint(keys) or any(type(k) is not str for k in keys):
+        _check_keys(rec)
+    if not isinstance(rec.level, int):
+        raise InvalidRecordError(rec.type, "level", "must be a stdlib logging level (int)")
+    fields = _cap_fields(rec, overflow)
+    if fields is rec.fields:
+        return rec
+    return Log(rec.type, fields, rec.level, rec.message)
+
+
+# ------------------------------------------------------------------ the sink
+
+_MOZLOG_FORMATTERS = frozenset({"MozLogFormatter", "JsonLogFormatter", "MozlogFormatter"})
+# Distinct Types that get a stdlib logger of their own in "host" mode. Loggers
+# live for the life of the process, so a caller sending unbounded Types (a bug)
+# must not create unbounded loggers: past this, records share one logger and
+# still carry their Type as the record's name.
+MAX_TYPE_LOGGERS = 512
+_SHARED_LOGGER = "fxa_metrics.mozlog"
+
+
+def choose_mode(setting: str) -> str:
+    """``"own"`` or ``"host"`` for a ``mozlog_handler`` setting (see the module docstring)."""
+    if setting in ("own", "always"):
+        return "own"
+    if setting in ("host", "never"):
+        return "host"
+    handlers = logging.getLogger().handlers
+    if (
+        handlers
+        and all(type(h.formatter).__name__ in _MOZLOG_FORMATTERS for h in handlers if h.formatter)
+        and all(h.formatter for h in handlers)
+    ):
+        return "host"
+    return "own"
+
+
+def _existing_logger(name: str) -> logging.Logger | None:
+    # Never creates a logger: only one the host configured (or we made) counts.
+    found = logging.Logger.manager.loggerDict.get(name)
+    return found if isinstance(found, logging.Logger) else None
+
+
+class MozLogSink(Sink):
+    """Emits :class:`~fxa_metrics.Log` records: MozLog lines (``own``) or LogRecords (``host``)."""
 
     def __init__(
-        self, handler: logging.Handler | None, static_fields: Mapping[str, Any] | None = None
+        self,
+        mode: str,
+        service: str,
+        stream: IO[str] | None = None,
+        static_fields: Mapping[str, Any] | None = None,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
     ) -> None:
-        self._handler = handler
+        if mode not in ("own", "host"):
+            raise ValueError(f"mode must be 'own' or 'host', got {mode!r}")
+        self.mode = mode
+        self._formatter = MozLogFormatter(service)
+        self._writer = LineWriter(stream, write_timeout)
         self._loggers: dict[str, logging.Logger] = {}
+        self._loggers_lock = threading.Lock()
         # Added to every line (the environment: app_id, app_channel).
         self._static = dict(static_fields or {})
 
-    def _logger(self, name: str) -> logging.Logger:
-        logger = self._loggers.get(name)
-        if logger is None:
-            logger = logging.getLogger(name)
-            if self._handler is not None and self._handler not in logger.handlers:
-                logger.addHandler(self._handler)
-                # We own the output here (logging was not set up by the host):
-                # a record we were asked to log must not vanish under the
-                # root logger's default WARNING level.
-                if logger.level == logging.NOTSET:
-                    logger.setLevel(logging.DEBUG)
-            self._loggers[name] = logger
-        return logger
+    def __repr__(self) -> str:
+        return f"MozLogSink({self.mode!r})"
 
     def emit(self, record: Log) -> None:
-        logger = self._logger(record.type)
-        if not logger.isEnabledFor(record.level):
-            return
         fields: Mapping[str, Any] = record.fields
         if self._static:
             fields = {**fields, **self._static}
+        if self.mode == "own":
+            self._emit_own(record, fields)
+        else:
+            self._emit_host(record, fields)
+
+    # -- own: format and write, honouring a host-configured level for the Type
+    def _emit_own(self, record: Log, fields: Mapping[str, Any]) -> None:
+        if logging.root.manager.disable >= record.level:
+            return
+        configured = _existing_logger(record.type)
+        if configured is not None and not configured.isEnabledFor(record.level):
+            return
+        if logging.getLogRecordFactory() is logging.LogRecord:
+            line = self._format(record, fields)
+        else:
+            line = self._format_custom(record, fields)
+        if len(line) > MAX_LINE_BYTES:
+            raise SinkDrop("oversize", f"{len(line)} bytes")
+        self._writer.write(line)
+
+    def _format(self, record: Log, fields: Mapping[str, Any]) -> bytes:
+        # What MozLogFormatter.format() writes for the LogRecord the "host" path
+        # would build (tests/test_mozlog.py holds them equal), without building it.
+        try:
+            out_fields = dict(fields)
+            for key, value in out_fields.items():
+                if type(value) not in _PLAIN:
+                    out_fields[key] = _json_like(value)  # same keys: safe while iterating
+            message = record.message
+            if message and not (message.startswith("{") and message.endswith("}")):
+                out_fields["msg"] = message
+            out = {
+                "Timestamp": time.time_ns(),
+                "Type": record.type,
+                "Logger": self._formatter.logger_name,
+                "Hostname": self._formatter.hostname,
+                "EnvVersion": "2.0",
+                "Severity": SYSLOG_LEVEL_MAP.get(record.level, DEFAULT_SYSLOG_LEVEL),
+                "Pid": _RecordTemplate.pid,
+                "Fields": out_fields,
+            }
+            try:
+                return orjson.dumps(out, option=orjson.OPT_APPEND_NEWLINE)
+            except (TypeError, orjson.JSONEncodeError):
+                # e.g. an int wider than 64 bits: stdlib json handles what orjson cannot.
+                return json.dumps(_json_like(out)).encode() + b"\n"
+        except Exception as e:  # a field whose repr() raises, a 10**5000 int, ...
+            raise SinkDrop("format_error", type(e).__name__) from None
+
+    def _format_custom(self, record: Log, fields: Mapping[str, Any]) -> bytes:
+        # The host customised record creation (e.g. to inject a request id into
+        # every record): honour it, at stdlib's price.
+        logger = _existing_logger(record.type) or logging.getLogger(_SHARED_LOGGER)
+        try:
+            rec = logger.makeRecord(
+                record.type, record.level, _PATHNAME, 0, record.message or "", (), None,
+                extra=dict(fields),
+            )  # fmt: skip
+            return self._formatter.format(rec).encode() + b"\n"
+        except Exception as e:  # the host's factory or a field's repr() raised
+            raise SinkDrop("format_error", type(e).__name__) from None
+
+    # -- host: a LogRecord through the host's handlers
+    def _logger(self, name: str) -> logging.Logger:
+        logger = self._loggers.get(name)
+        if logger is None:
+            with self._loggers_lock:
+                logger = self._loggers.get(name)
+                if logger is None:
+                    if len(self._loggers) < MAX_TYPE_LOGGERS or _existing_logger(name):
+                        logger = logging.getLogger(name)
+                    else:
+                        logger = logging.getLogger(_SHARED_LOGGER)
+                    if len(self._loggers) < 4 * MAX_TYPE_LOGGERS:
+                        self._loggers[name] = logger
+        return logger
+
+    def _emit_host(self, record: Log, fields: Mapping[str, Any]) -> None:
+        logger = self._logger(record.type)
+        if not logger.isEnabledFor(record.level):
+            return
         if logging.getLogRecordFactory() is logging.LogRecord and not _custom_make_record(logger):
             rec = _fast_record(record.type, record.level, record.message or "", fields)
         else:
@@ -260,7 +458,20 @@ class MozLogSink(Sink):
         logger.handle(rec)
 
     def close(self, timeout: float | None = None) -> None:
-        if self._handler is not None:
-            for logger in self._loggers.values():
-                logger.removeHandler(self._handler)
         self._loggers.clear()
+
+
+def sinks_from_settings(
+    settings: Settings, built: Mapping[str, tuple[Sink, ...]] | None = None
+) -> list[Sink]:
+    """The MozLog sink, writing its own lines or handing LogRecords to the host's logging."""
+    env = {"app_id": settings.app_id, "app_channel": settings.channel}
+    return [
+        MozLogSink(
+            choose_mode(settings.mozlog_handler),
+            settings.service,
+            settings.mozlog_stream,
+            env,
+            settings.write_timeout,
+        )
+    ]

@@ -152,3 +152,24 @@ class Crash:
     tags: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_map)
     extra: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_map)
     event_id: str | None = None
+
+
+# ------------------------------------------------------------------ Sentry Performance
+
+
+@attrs.frozen(slots=True, eq=True, hash=False)
+class Transaction:
+    """A Sentry Performance transaction: ``name`` took ``duration_ms``.
+
+    ``spans`` are ``(op, start_ms, end_ms)`` offsets from the transaction's
+    start (for example the navigation phases of a page load). Sent only when
+    ``sentry_traces_sample_rate`` is above 0, sampled at that rate, never with
+    user context. A :class:`Timing` reaches this route too, through the
+    statsd route's explicit feed (see ``_route_table``).
+    """
+
+    name: str
+    duration_ms: float
+    tags: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_map)
+    spans: tuple[tuple[str, float, float], ...] = attrs.field(default=(), converter=tuple)
+    op: str = "fxa.timing"

@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from ._context import COMMON_METRICS
+from ._common_metrics import COMMON_METRICS
 
 FILTERED = "[Filtered]"
 _FILTERED_AT = FILTERED + "@"

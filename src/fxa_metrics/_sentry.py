@@ -38,14 +38,15 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import _consent, _scrub
+from . import _scrub
 from ._config import Settings
 from ._context import RequestContext
 from ._errors import ConfigurationError, InvalidRecordError
-from ._records import Crash
-from ._sink import Sink
+from ._frozen import freeze, thaw
+from ._records import Crash, Transaction
+from ._runtime import Runtime
+from ._sink import Sink, SinkDrop
 from ._stats import logger
-from ._statsd import StatsdLine
 
 if TYPE_CHECKING:
     from sentry_sdk import Client
@@ -64,8 +65,6 @@ _USER_HINT = "fxa_metrics_user_id"
 _MECHANISM = {"type": "fxa_metrics", "handled": True}
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _HEX32 = frozenset("0123456789abcdef")
-# The facade's route name (not imported from _facade: it imports this module).
-SENTRY_ROUTE = "sentry"
 
 
 @attrs.frozen(slots=True)
@@ -77,8 +76,14 @@ class PreparedCrash:
     extra: Mapping[str, Any]
     request: Mapping[str, Any]
     fxa: Mapping[str, str]
-    user_id: str | None  # sha256 of the uid, only for a user known to have opted in
+    user_id: str | None  # sha256 of the uid; removed by the consent policy unless allowed
     event_id: str | None
+
+    def without_user(self) -> PreparedCrash:
+        """This crash with no user context: what the CRASH_NO_USER policy sends when it must."""
+        # privacy (issue 10): the one function that strips analytics (MozLog's too).
+        fxa = _scrub.strip_analytics(self.fxa)
+        return attrs.evolve(self, user_id=None, fxa=MappingProxyType(dict(fxa)) if fxa else _EMPTY)
 
 
 def _tag_value(key: str, value: Any) -> str:
@@ -87,18 +92,8 @@ def _tag_value(key: str, value: Any) -> str:
     raise InvalidRecordError("crash", f"tags.{key}", "a Sentry tag value must be a scalar")
 
 
-def prepare(rt: Any, rec: Crash, ctx: RequestContext) -> PreparedCrash | None:
-    """Check a ``Crash`` and capture the request context it happened in.
-
-    The record is checked in full even when no Sentry sink exists, so strict
-    mode catches a bad call site in development too; then, with no sink,
-    nothing more is done (returns None: no Sentry is configured, nothing is
-    dropped). Returns None, counted as a ``sentry_filtered`` drop, for an error
-    FxA does not report: an HTTP status below 500 or an email-bounce errno.
-    Checking here, before any sink, means no event is ever built for one.
-    """
-    exc = rec.exc
-    if not isinstance(exc, BaseException):
+def _check_crash(rec: Crash) -> dict[str, str]:
+    if not isinstance(rec.exc, BaseException):
         raise InvalidRecordError("crash", "exc", "must be an exception instance")
     event_id = rec.event_id
     if event_id is not None and not (
@@ -113,12 +108,10 @@ def prepare(rt: Any, rec: Crash, ctx: RequestContext) -> PreparedCrash | None:
     for key in rec.extra:
         if not isinstance(key, str):
             raise InvalidRecordError("crash", repr(key), "extra keys must be str")
-    if not rt.sinks.get(SENTRY_ROUTE):
-        return None  # Sentry is off: the fast no-op, nothing captured or built
-    why = _scrub.ignored_error(exc)
-    if why is not None:
-        rt.stats.drop("sentry_filtered", "crash", f"{type(exc).__name__} ({why})")
-        return None
+    return tags
+
+
+def _request_interface(ctx: RequestContext, tags: dict[str, str]) -> dict[str, Any]:
     # Request context -> Sentry's request interface and tags (route, method, rid).
     request: dict[str, Any] = {}
     if ctx.method:
@@ -129,27 +122,65 @@ def prepare(rt: Any, rec: Crash, ctx: RequestContext) -> PreparedCrash | None:
         request["headers"] = {"User-Agent": ctx.user_agent}
     if ctx.rid:
         tags["rid"] = ctx.rid
+    return request
+
+
+def prepare(rt: Runtime, rec: Crash, ctx: RequestContext) -> PreparedCrash:
+    """Check a ``Crash`` and capture the request context it happened in.
+
+    The user context (the hashed uid, the FxA metrics context) is captured
+    whenever the request has it; whether it may be sent is the route's consent
+    policy's decision (CRASH_NO_USER, in ``_consent``), made in one place.
+    Nothing expensive happens here: the event is built by the sink, only when
+    a Sentry sink exists.
+    """
+    tags = _check_crash(rec)
+    request = _request_interface(ctx, tags)
     fxa = {
         name: value
         for name in ("lang", "service", "oauth_client_id", "entrypoint", "device_type")
         if (value := getattr(ctx, name)) is not None
     }
-    if fxa and _consent.peek(ctx, rt.settings) is not False:
-        # privacy (issue 10): analytics fields only for a user known to consent (as MozLog).
-        fxa = dict(_scrub.strip_analytics(fxa))
-    # Consent (DESIGN 5): an opted-out user gets no user context at all. So does
-    # a user whose choice is unknown here (fail-closed, like a failed lookup).
-    # The id is the sha256 Glean's account.user_id_sha256 uses, never the uid.
-    user_id = ctx.uid_sha256 if ctx.uid and ctx.metrics_opt_out is False else None
     return PreparedCrash(
-        exc=exc,
+        exc=rec.exc,
         tags=MappingProxyType(tags) if tags else _EMPTY,
-        extra=rec.extra,
-        request=MappingProxyType(request) if request else _EMPTY,
+        extra=freeze(rec.extra) if rec.extra else _EMPTY,
+        request=freeze(request) if request else _EMPTY,
         fxa=MappingProxyType(fxa) if fxa else _EMPTY,
-        user_id=user_id,
-        event_id=event_id,
+        # The id is the sha256 Glean's account.user_id_sha256 uses, never the uid.
+        user_id=ctx.uid_sha256 if ctx.uid else None,
+        event_id=rec.event_id,
     )
+
+
+@attrs.frozen(slots=True)
+class PreparedTransaction:
+    """A sampled :class:`~fxa_metrics.Transaction`, checked (immutable)."""
+
+    name: str
+    duration_ms: float
+    tags: Mapping[str, str]
+    spans: tuple[tuple[str, float, float], ...]
+    op: str
+
+
+def prepare_transaction(
+    rt: Runtime, rec: Transaction, ctx: RequestContext
+) -> PreparedTransaction | None:
+    """Check a transaction, then sample it (None: not sampled, nothing to send)."""
+    name, ms = rec.name, rec.duration_ms
+    if not isinstance(name, str) or not name:
+        raise InvalidRecordError(str(name), "name", "a transaction name must be a non-empty str")
+    if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0 <= ms < 86_400_000:
+        raise InvalidRecordError(name, "duration_ms", "must be a number of ms in 0..1 day")
+    tags = {str(k): _tag_value(str(k), v) for k, v in rec.tags.items()}
+    for span in rec.spans:
+        if len(span) != 3 or not isinstance(span[0], str) or not 0 <= span[1] <= span[2]:
+            raise InvalidRecordError(name, "spans", f"bad span {span!r}: (op, start_ms, end_ms)")
+    rate = rt.settings.sentry_traces_sample_rate
+    if rate <= 0.0 or random.random() >= rate:
+        return None
+    return PreparedTransaction(name, float(ms), MappingProxyType(tags), rec.spans, rec.op)
 
 
 class SentryScrubber:
@@ -258,6 +289,10 @@ class SentrySink(Sink):
 
     def emit(self, record: Any) -> None:
         p: PreparedCrash = record
+        why = _scrub.ignored_error(p.exc)
+        if why is not None:
+            # What FxA does not report (4xx, bounce errnos): no event is built.
+            raise SinkDrop("sentry_filtered", f"{type(p.exc).__name__} ({why})")
         event: dict[str, Any] = {
             "level": "error",
             # Our own trace ids: the shared scope's would tie every crash to one trace.
@@ -267,10 +302,11 @@ class SentrySink(Sink):
             event["event_id"] = p.event_id
         if p.tags:
             event["tags"] = dict(p.tags)
+        # Plain, private copies: the scrubber and the SDK may change the event.
         if p.extra:
-            event["extra"] = dict(p.extra)
+            event["extra"] = thaw(p.extra)
         if p.request:
-            event["request"] = dict(p.request)
+            event["request"] = thaw(p.request)
         if p.fxa:
             event["contexts"]["fxa"] = dict(p.fxa)
         hint: dict[str, Any] = {_USER_HINT: p.user_id} if p.user_id else {}
@@ -307,41 +343,47 @@ def _close_at_exit(ref: weakref.ref[SentrySink]) -> None:
         sink._client.close(timeout=DEFAULT_TIMEOUT)
 
 
-class SentrySpanSink(Sink):
-    """Sentry Performance: a Timing also goes out as a transaction (when tracing is on).
+class SentryPerformanceSink(Sink):
+    """Sentry Performance: each prepared transaction goes out through the crash sink's client.
 
-    Registered on the *statsd* route, so it receives the checked
-    :class:`~fxa_metrics._statsd.StatsdLine`: a line of kind ``ms`` is a timing
-    (its tags already checked and sorted); counters, gauges and sets are
-    ignored. Sampling happens before anything is built.
+    Same client, same private scopes and the same scrubber as crashes; no
+    user context ever (the route's policy is AGGREGATE).
     """
 
-    def __init__(self, crashes: SentrySink, sample_rate: float) -> None:
+    def __init__(self, crashes: SentrySink) -> None:
         self._crashes = crashes
-        self.sample_rate = sample_rate
 
-    def emit(self, record: StatsdLine) -> None:
-        if record.kind != "ms":
-            return
-        if random.random() >= self.sample_rate:
-            return
-        name, ms, tags = record.name, float(record.value), dict(record.tags)
+    def emit(self, record: Any) -> None:
+        t: PreparedTransaction = record
         end = datetime.now(UTC)
+        start = end - timedelta(milliseconds=t.duration_ms)
+        trace = _trace_context()
         event: dict[str, Any] = {
             "type": "transaction",
-            "transaction": name,
+            "transaction": t.name,
             "transaction_info": {"source": "custom"},
-            "start_timestamp": end - timedelta(milliseconds=ms),
+            "start_timestamp": start,
             "timestamp": end,
-            "contexts": {"trace": {**_trace_context(), "op": "fxa.timing", "status": "ok"}},
-            "spans": [],
+            "contexts": {"trace": {**trace, "op": t.op, "status": "ok"}},
+            "spans": [
+                {
+                    "op": op,
+                    "description": op,
+                    "trace_id": trace["trace_id"],
+                    "parent_span_id": trace["span_id"],
+                    "span_id": f"{random.getrandbits(64):016x}",
+                    "start_timestamp": start + timedelta(milliseconds=begin),
+                    "timestamp": start + timedelta(milliseconds=finish),
+                }
+                for op, begin, finish in t.spans
+            ],
         }
-        if tags:
-            event["tags"] = {k: v[:_TAG_VALUE_MAX] for k, v in tags.items()}
+        if t.tags:
+            event["tags"] = {k: v[:_TAG_VALUE_MAX] for k, v in t.tags.items()}
         self._crashes.capture(event, {}, None)
 
     def __repr__(self) -> str:
-        return f"SentrySpanSink(sample_rate={self.sample_rate})"
+        return "SentryPerformanceSink()"
 
 
 def _owned_client(settings: Settings, scrubber: SentryScrubber) -> Client:
@@ -367,7 +409,9 @@ def _owned_client(settings: Settings, scrubber: SentryScrubber) -> Client:
     )
 
 
-def sinks_from_settings(settings: Settings) -> list[Sink]:
+def sinks_from_settings(
+    settings: Settings, built: Mapping[str, tuple[Sink, ...]] | None = None
+) -> list[Sink]:
     """The Sentry sinks for these settings: owned client, host client, or none."""
     try:
         import sentry_sdk
@@ -389,12 +433,8 @@ def sinks_from_settings(settings: Settings) -> list[Sink]:
     return []
 
 
-def span_sinks(sentry_sinks: list[Sink], settings: Settings) -> list[Sink]:
-    """Sinks for the statsd route that send Timings to Sentry Performance, if tracing is on."""
+def performance_sinks(settings: Settings, built: Mapping[str, tuple[Sink, ...]]) -> list[Sink]:
+    """Sentry Performance sinks (tracing on): one per crash sink, sharing its client."""
     if settings.sentry_traces_sample_rate <= 0.0:
         return []
-    return [
-        SentrySpanSink(s, settings.sentry_traces_sample_rate)
-        for s in sentry_sinks
-        if isinstance(s, SentrySink)
-    ]
+    return [SentryPerformanceSink(s) for s in built.get("sentry", ()) if isinstance(s, SentrySink)]

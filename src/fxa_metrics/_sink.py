@@ -30,3 +30,17 @@ class Sink(abc.ABC):
 
     def close(self, timeout: float | None = None) -> None:  # noqa: B027 - optional hook
         """Release resources; called by ``fxa_metrics.reset()`` and on reconfiguration."""
+
+
+class SinkDrop(Exception):
+    """Raised by a sink that could not deliver a record for a known, countable reason.
+
+    The facade counts it as a drop with this ``reason`` (``write_error``,
+    ``write_timeout``, ``send_error``, ...) for that sink, logs it once, and
+    does not treat it as an internal error: the fault is outside us.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason, detail)
+        self.reason = reason
+        self.detail = detail

@@ -29,11 +29,12 @@ from typing import Any, NamedTuple
 
 import statsd
 
-from . import _scrub
+from . import _runtime, _scrub
 from ._config import Settings
 from ._context import RequestContext
 from ._errors import ConfigurationError, InvalidRecordError, PiiRejectedError
 from ._records import Counter, Gauge, Set, Timing
+from ._runtime import Runtime
 from ._sink import Sink
 from ._stats import logger
 
@@ -315,7 +316,7 @@ class StatsdLine(NamedTuple):
     delta: bool = False
 
 
-def prepare(rt: Any, rec: Any, ctx: RequestContext) -> StatsdLine:
+def prepare(rt: Runtime, rec: Any, ctx: RequestContext) -> StatsdLine:
     """Check one statsd record; raise a RecordError (the facade counts or raises it)."""
     name = rec.name
     if name.__class__ is not str or name not in _good_names:
@@ -376,9 +377,7 @@ class _Batch:
             try:
                 pipe.send()
             except Exception as e:  # never into the host: counted like any sink error
-                from . import _facade
-
-                rt = _facade.get_runtime()
+                rt = _runtime.current()
                 if rt is not None:
                     rt.stats.drop("sink_error", "statsd:StatsdSink", repr(e))
                     rt.stats.keep(e)
@@ -488,7 +487,9 @@ def _send(timing: Any, incr: Any, gauge: Any, set_: Any, line: StatsdLine) -> No
         set_(line.stat, line.value, line.rate)
 
 
-def sinks_from_settings(settings: Settings) -> list[Sink]:
+def sinks_from_settings(
+    settings: Settings, built: Mapping[str, tuple[Sink, ...]] | None = None
+) -> list[Sink]:
     """The UDP sink when a host is configured (``statsd_host=`` or ``STATSD_HOST``)."""
     if settings.statsd_host is None:
         return []
