@@ -166,6 +166,15 @@ def _record_everything(p: Plant, state: str) -> None:
         fm.record(fm.Timing("privacy.timing", 1.0, tags={"seg": p.jwt}))
         fm.record(fm.Counter(f"privacy.{p.uid}"))
         fm.record(fm.Timing("privacy.ok", 2.0, tags={"route": "/v1/x"}))  # also a transaction
+        # Sentry Performance: a transaction's name, tags and span ops.
+        fm.record(
+            fm.Transaction(
+                f"/v1/recovery/{p.email}?token={p.bearer}",
+                5.0,
+                tags={"auth": f"Bearer {p.bearer}", "from": p.ipv6},
+                spans=((f"db.query password={p.password} session={p.cookie}", 0.0, 1.0),),
+            )
+        )
         # Sentry: tags, extra, exception chain, notes, locals, the bound UA and path.
         fm.record(
             fm.Crash(
