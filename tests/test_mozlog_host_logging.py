@@ -107,3 +107,32 @@ def test_host_mode_hands_records_to_the_hosts_handlers() -> None:
     # ...at the host's level (WARNING: the INFO line is filtered), without the
     # fields: why "auto" picks host mode only for MozLog-formatting handlers.
     assert err.splitlines() == ["ERROR:request.summary:"]
+
+
+def test_own_mode_honours_a_level_set_on_the_type_logger_only() -> None:
+    import io
+    import logging
+
+    import fxa_metrics as fm
+
+    out = io.StringIO()
+    fm.configure(
+        service="svc",
+        app_id="accounts_backend_dev",
+        app_version="1",
+        channel="dev",
+        metrics_yaml=EXAMPLE_METRICS,
+        pings_yaml=EXAMPLE_PINGS,
+        mozlog_handler="own",
+        mozlog_stream=out,
+    )
+    quiet, untouched = logging.getLogger("t.quiet"), logging.getLogger("t.untouched")
+    quiet.setLevel(logging.ERROR)
+    try:
+        fm.record(fm.Log("t.quiet", {"n": 1}))  # below the level the host set: not written
+        fm.record(fm.Log("t.quiet", {"n": 2}, level=logging.ERROR))
+        fm.record(fm.Log("t.untouched", {"n": 3}))  # exists, NOTSET: the root's level is not ours
+    finally:
+        quiet.setLevel(logging.NOTSET)
+    assert untouched.level == logging.NOTSET
+    assert [json.loads(x)["Fields"]["n"] for x in out.getvalue().splitlines()] == [2, 3]

@@ -374,8 +374,11 @@ class MozLogSink(Sink):
     def _emit_own(self, record: Log, fields: Mapping[str, Any]) -> None:
         if logging.root.manager.disable >= record.level:
             return
+        # Only a level the host set on this Type's own logger counts: an
+        # existing logger left at NOTSET would inherit the root's WARNING and
+        # silently drop every INFO line that "own" promises to write.
         configured = _existing_logger(record.type)
-        if configured is not None and not configured.isEnabledFor(record.level):
+        if configured is not None and record.level < configured.level:
             return
         if logging.getLogRecordFactory() is logging.LogRecord:
             line = self._format(record, fields)
