@@ -499,3 +499,32 @@ def test_a_warning_names_without_values_on_one_line(caplog: pytest.LogCaptureFix
     assert "bob@example.com" not in message
     assert "\n" not in message
     assert "FAKE LINE" in message  # still says which key: escaped, not dropped
+
+
+def test_a_sink_failing_to_close_is_warned_about_without_values(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Failing(fm.Sink):
+        def emit(self, record: object) -> None:
+            pass
+
+        def close(self, timeout: float | None = None) -> None:
+            raise ValueError("token for bob@example.com\nforged line")
+
+    fm.configure(
+        service=SERVICE,
+        app_id="accounts_backend_dev",
+        app_version="1.0.0",
+        channel="development",
+        metrics_yaml=EXAMPLE_METRICS,
+        pings_yaml=EXAMPLE_PINGS,
+        glean_stream=io.StringIO(),
+        mozlog_handler="never",
+        sinks={"mozlog": [Failing()]},
+        strict=False,
+    )
+    fm.reset()
+    [message] = [r.getMessage() for r in caplog.records if "closing" in r.getMessage()]
+    assert "Failing" in message
+    assert "bob@example.com" not in message
+    assert "\n" not in message

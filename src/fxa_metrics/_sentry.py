@@ -209,7 +209,9 @@ class SentryScrubber:
         except Exception as e:
             # An event we could not scrub is not sent. Never re-raise: the SDK
             # would log it and (in host mode) keep the unscrubbed event.
-            logger.warning("fxa_metrics: scrubbing a Sentry event failed, dropped it: %r", e)
+            logger.warning(  # privacy (issue 10): never echo a value
+                "fxa_metrics: scrubbing a Sentry event failed, dropped it: %s", _scrub.log_safe(e)
+            )
             return None
 
 

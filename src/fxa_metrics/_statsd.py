@@ -382,7 +382,9 @@ class _Batch:
                     rt.stats.drop("sink_error", "statsd:StatsdSink", repr(e))
                     rt.stats.keep(e)
                 else:
-                    logger.warning("fxa_metrics: a statsd batch failed to send: %r", e)
+                    logger.warning(  # privacy (issue 10): never echo a value
+                        "fxa_metrics: a statsd batch failed to send: %s", _scrub.log_safe(e)
+                    )
 
 
 _batch: ContextVar[_Batch | None] = ContextVar("fxa_metrics_statsd_batch", default=None)
