@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/statsd_daemon/node_modules/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean venv
+.PHONY: demo test lint typecheck pytest bench clean venv chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,17 @@ $(NODE_STAMP): tests/statsd_daemon/package.json tests/statsd_daemon/package-lock
 	cd tests/statsd_daemon && npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
+# Debian's chromium for the real-browser beacon test (tests/test_beacon_browser.py).
+# Idempotent: installs only when missing; fails loudly when it cannot (never skips).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  command -v apt-get >/dev/null && export DEBIAN_FRONTEND=noninteractive && \
+	  { apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; }; } || { \
+	  echo "chromium is needed for tests/test_beacon_browser.py and could not be installed:"; \
+	  echo "  Debian/Ubuntu: apt-get install -y chromium   (as root)"; \
+	  exit 1; }
+	@command -v chromium >/dev/null
+
 demo: $(STAMP)
 	$(BIN)/fxa-metrics demo
 
@@ -36,7 +47,7 @@ typecheck: $(STAMP)
 
 # Branch coverage, subprocesses included, gated at 95% (pyproject [tool.coverage]);
 # the test order is random and pytest-randomly prints the seed in the header.
-pytest: $(STAMP) $(NODE_STAMP)
+pytest: $(STAMP) $(NODE_STAMP) chromium
 	rm -f .coverage .coverage.*
 	COVERAGE_FILE=$(CURDIR)/.coverage $(BIN)/coverage run -m pytest
 	COVERAGE_FILE=$(CURDIR)/.coverage $(BIN)/coverage combine -q

@@ -17,7 +17,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-MODULES = ("bench.bench_glean", "bench.bench_statsd", "bench.bench_sentry")
+MODULES = (
+    "bench.bench_glean",
+    "bench.bench_statsd",
+    "bench.bench_sentry",
+    "bench.bench_beacon",
+)
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"

@@ -29,6 +29,8 @@ EXPECTED = [
     "UndefinedMetricError", "InvalidExtraError", "InvalidValueError", "ValueTooLongError",
     "ExpiredMetricError", "DisabledMetricError", "UndeclaredPingError", "InvalidRecordError",
     "PiiRejectedError",
+    # front-end performance beacons (issue 15)
+    "BeaconEndpoint", "PageLoad", "BeaconError",
     "__version__",
 ]  # fmt: skip
 

@@ -45,6 +45,7 @@ def test_record_before_configure_is_a_noop() -> None:
 def test_routing_table_covers_every_record_kind() -> None:
     kinds = {fm.Event, fm.Metrics, fm.DeletionRequest, fm.Log, fm.Transaction}
     kinds |= {fm.Timing, fm.Counter, fm.Gauge, fm.Set, fm.Crash}
+    kinds |= {fm.PageLoad}  # issue 15: front-end page loads, to Sentry Performance
     routed = [kind for route in fm.ROUTES.values() for kind in route.kinds]
     assert sorted(routed, key=repr) == sorted(kinds, key=repr)  # each kind exactly once
     assert all(isinstance(route.policy, fm.Policy) for route in fm.ROUTES.values())

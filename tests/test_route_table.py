@@ -262,3 +262,21 @@ def test_the_pytest_tripwire_reraises_a_contained_internal_error(
     result = pytester.runpytest_subprocess("-p", "no:randomly")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*ZeroDivisionError*a bug inside fxa_metrics*"])
+
+
+def test_a_feed_never_raises_the_callers_valid_record_into_strict_mode() -> None:
+    seen = ListSink()
+    fed = ListSink()
+    fm.configure(
+        **_settings(
+            strict=True,
+            replace_sinks=True,
+            sentry_traces_sample_rate=1.0,
+            sinks={"statsd": [seen], "sentry_performance": [fed]},
+        )
+    )
+    fm.record(fm.Timing("job.run", 2 * 86_400_000.0))  # two days: fine for statsd
+    fm.record(fm.Timing("job.run", 12.5))
+    assert len(seen.items) == 2
+    assert [t.duration_ms for t in fed.items] == [12.5]  # the feed refused the first, counted
+    assert fm.stats().drops == {"invalid_record": 1}

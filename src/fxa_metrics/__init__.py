@@ -10,6 +10,8 @@ False
 """
 
 from .__about__ import __version__
+from ._beacon import BeaconError, PageLoad
+from ._beacon_web import BeaconEndpoint
 from ._config import ConsentLookup
 from ._consent import (
     Policy,
@@ -71,6 +73,8 @@ from ._timer import timer
 __all__ = [
     "ROUTES",
     "ASGIMiddleware",
+    "BeaconEndpoint",
+    "BeaconError",
     "ConfigurationError",
     "ConsentLookup",
     "Counter",
@@ -94,6 +98,7 @@ __all__ = [
     "Metrics",
     "MozLogFormatter",
     "MozLogHandler",
+    "PageLoad",
     "PiiRejectedError",
     "PingDef",
     "Policy",

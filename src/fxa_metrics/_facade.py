@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, overload
 
 from . import _consent, _runtime
+from ._beacon import PageLoad  # issue 15: front-end page loads (a record kind)
 from ._config import Settings, build_settings
 from ._context import RequestContext, current
 from ._definitions import load
@@ -37,7 +38,7 @@ from ._records import (
     Timing,
     Transaction,
 )
-from ._route_table import Route, build_sinks, build_table
+from ._route_table import Feed, Route, build_sinks, build_table
 from ._runtime import Runtime
 from ._sink import Sink, SinkDrop
 from ._stats import Stats, StatsSnapshot
@@ -76,7 +77,17 @@ def _keep(rt: Runtime, e: BaseException) -> None:
 
 # Everything record() accepts as a record object.
 Record = (
-    Event | Metrics | DeletionRequest | Log | Timing | Counter | Gauge | Set | Crash | Transaction
+    Event
+    | Metrics
+    | DeletionRequest
+    | Log
+    | Timing
+    | Counter
+    | Gauge
+    | Set
+    | Crash
+    | Transaction
+    | PageLoad
 )
 
 
@@ -166,9 +177,19 @@ def _dispatch(rt: Runtime, route: Route, rec: Any, ctx: RequestContext) -> None:
     for feed in route.feeds:
         target = rt.table.by_name[feed.route]
         if rt.sinks.get(target.group):
-            fed = feed.convert(prepared)
-            if fed is not None:
-                _dispatch(rt, target, fed, ctx)
+            _feed(rt, target, feed, prepared, ctx)
+
+
+def _feed(rt: Runtime, target: Route, feed: Feed, prepared: Any, ctx: RequestContext) -> None:
+    # The caller's record was valid for its own route and has been sent: what a
+    # feed makes of it is counted if the target refuses it, never raised, even
+    # in strict mode (a 2-day Timing is a fine statsd timing, not a transaction).
+    try:
+        fed = feed.convert(prepared)
+        if fed is not None:
+            _dispatch(rt, target, fed, ctx)
+    except RecordError as e:
+        _count(rt, e.reason, f"{target.name}:{e.metric}", str(e))
 
 
 def _emit(rt: Runtime, route: Route, sink: Sink, prepared: Any) -> None:

@@ -22,7 +22,9 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from . import _glean, _mozlog, _sentry, _statsd
+from . import _glean, _mozlog, _sentry, _sentry_perf, _statsd
+from ._beacon import PREFIX as BEACON_PREFIX
+from ._beacon import PageLoad
 from ._config import Settings
 from ._consent import POLICIES, Policy
 from ._context import RequestContext
@@ -110,7 +112,9 @@ def _check_log(rt: Runtime, rec: Log, ctx: RequestContext) -> Log:
 
 def _timing_to_transaction(line: _statsd.StatsdLine) -> Transaction | None:
     # Only timings are transactions; counters, gauges and sets stay in statsd.
-    if line.kind != "ms":
+    # A front-end beacon's timings (frontend.*) are already one page-load
+    # transaction (the sentry_pageload route): not one more per timing.
+    if line.kind != "ms" or line.name.startswith(BEACON_PREFIX):
         return None
     return Transaction(line.name, float(line.value), dict(line.tags))
 
@@ -160,6 +164,15 @@ DEFAULT_ROUTES: tuple[Route, ...] = (
         check=_sentry.prepare_transaction,
         policy=Policy.AGGREGATE,
         sinks=_sentry.performance_sinks,
+    ),
+    # issue 15: a checked front-end page load, one transaction with a span per
+    # navigation phase and the Web Vitals as measurements (_sentry_perf).
+    Route(
+        name="sentry_pageload",
+        kinds=(PageLoad,),
+        check=_sentry_perf.prepare,
+        policy=Policy.AGGREGATE,
+        group="sentry_performance",
     ),
 )
 

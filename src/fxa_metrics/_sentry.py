@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import _scrub
+from . import _scrub, _sentry_perf
 from ._config import Settings
 from ._context import RequestContext
 from ._errors import ConfigurationError, InvalidRecordError
@@ -356,6 +356,9 @@ class SentryPerformanceSink(Sink):
         self._crashes = crashes
 
     def emit(self, record: Any) -> None:
+        if isinstance(record, _sentry_perf.PreparedPageLoad):  # issue 15: a page load
+            self._crashes.capture(_sentry_perf.transaction_event(record), {}, None)
+            return
         t: PreparedTransaction = record
         end = datetime.now(UTC)
         start = end - timedelta(milliseconds=t.duration_ms)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import _cli_sentry, _cli_statsd, _facade
+from . import _cli_sentry, _cli_statsd, _cli_tools, _facade
 from ._context import bind
 from ._definitions import Definitions, check
 from ._errors import (
@@ -269,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-yaml", nargs="+", required=True, metavar="PATH")
     p.add_argument("--pings-yaml", nargs="+", default=[], metavar="PATH")
     p.add_argument("--app-version", help="enables expiry by major version")
-    p.set_defaults(func=_cmd_check)
+    p.add_argument("--stubs", metavar="FILE", help="also fail if these generated stubs are stale")
+    p.set_defaults(func=_cmd_check_and_stubs)
 
     p = sub.add_parser("docs", help="render the metrics dictionary to Markdown")
     p.add_argument("--metrics-yaml", nargs="+", required=True, metavar="PATH")
@@ -304,7 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the example service on embedded local receivers")
     p.set_defaults(func=_cmd_demo)
+    _cli_tools.add_parsers(sub)  # lint, stubs, tail
     return parser
+
+
+def _cmd_check_and_stubs(args: argparse.Namespace) -> int:
+    """``check``, then (with ``--stubs FILE``) whether the generated stubs are stale."""
+    code = _cmd_check(args)
+    if args.stubs is None:
+        return code
+    return max(code, _cli_tools.check_stubs(args))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
