@@ -30,6 +30,8 @@ ROUTES = (
     "startup",
     "fixture",
     "beacon",
+    "integrations",
+    "glean_sdk",
 )
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"

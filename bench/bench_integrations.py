@@ -217,9 +217,7 @@ def run() -> list[dict[str, Any]]:
             finally:
                 loop.close()
             ours, bare = _django_apps()
-            rows.append(
-                _row("Django", "fxa_metrics.django", wsgi_runner(ours), wsgi_runner(bare))
-            )
+            rows.append(_row("Django", "fxa_metrics.django", wsgi_runner(ours), wsgi_runner(bare)))
             _fxa.check_clean("integrations")
         finally:
             fm.reset()

@@ -217,9 +217,10 @@ def test_bad_bind_fields_in_production_are_dropped_and_counted_not_raised() -> N
         ctx = fm.current_context()
         fm.record("login.complete")
     # The good fields stay; the bad ones are gone, counted, and the request goes on.
-    assert (ctx.uid, ctx.metrics_opt_out, ctx.user_agent) == (UID, None, None)
-    assert fm.stats().errors == {"invalid_context": 3}
-    assert len(out.getvalue().splitlines()) == 1
+    # A malformed opt-out flag fails closed (issue 10): the user counts as opted out.
+    assert (ctx.uid, ctx.metrics_opt_out, ctx.user_agent) == (UID, True, None)
+    assert fm.stats().errors == {"invalid_context": 2, "invalid_opt_out": 1}
+    assert out.getvalue() == ""
 
 
 def test_bad_bind_fields_in_strict_mode_raise() -> None:

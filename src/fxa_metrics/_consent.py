@@ -48,9 +48,11 @@ from typing import Any, TypeAlias, cast
 
 import attrs
 
-from . import _pending  # issue 11; _pending reads this module only at call time
+from . import (
+    _pending,  # issue 11; _pending reads this module only at call time
+    _scrub,
+)
 from . import _runtime as _runtime_mod
-from ._common_metrics import COMMON_METRICS
 from ._config import ConsentLookup, Settings
 from ._context import RequestContext, current, in_request
 from ._records import Log
@@ -77,35 +79,9 @@ TOKEN, UID, EMAIL, ANONYMOUS, UNWIRED, EXPLICIT = (
 )
 
 
-def _norm(key: str) -> str:
-    return key.lower().replace("_", "").replace(".", "").replace("-", "")
-
-
-# Field names come from code, so they are few: remember each one's verdict
-# instead of normalising it on every log line (bounded, in case they are not).
-_ANALYTICS_VERDICT: dict[str, bool] = {}
-
-
-def _is_analytics(key: str) -> bool:
-    verdict = _ANALYTICS_VERDICT.get(key)
-    if verdict is None:
-        verdict = _norm(key) in ANALYTICS_LOG_FIELDS
-        if len(_ANALYTICS_VERDICT) < 4096:
-            _ANALYTICS_VERDICT[key] = verdict
-    return verdict
-
-
-# MozLog fields a consenting user's logs may carry but an opted-out user's must
-# not: the FxA metrics context, i.e. what fills the Glean common metrics (except
-# the uid, which operational logs keep, as FxA's request.summary does). Matched
-# after normalising case and separators, so ``flowId``, ``flow_id`` and
-# ``session.flow_id`` are one name.
-ANALYTICS_LOG_FIELDS: frozenset[str] = frozenset(
-    {_norm(attr) for name, attr in COMMON_METRICS.items() if name != "account.user_id"}
-    | {_norm(name) for name in COMMON_METRICS if name != "account.user_id"}
-    # FxA's own spellings of the metrics context that are not Glean metric names.
-    | {"flowbegintime", "utm", "useridsha256"}
-)
+# privacy (issue 10): the analytics fields and their matcher live in _scrub, with
+# strip_analytics(), the one function that removes them (MozLog and Sentry alike).
+ANALYTICS_LOG_FIELDS: frozenset[str] = _scrub.ANALYTICS_FIELDS
 
 _CACHE = "fxa_metrics.consent"  # state[...] -> dict[Key, Answer]: what resolution found
 _OVERRIDE = "fxa_metrics.consent_set"  # state[...] -> dict[User, bool]: set_opt_out()
@@ -471,12 +447,12 @@ def _operational_log(rec: Log, ctx: RequestContext, rt: Runtime) -> Log:
     # unresolved user is treated as opted out here (nothing operational is lost).
     if peek(ctx, rt.settings) is False:
         return rec
-    fields = rec.fields
-    if not any(map(_is_analytics, fields)):
+    # privacy (issue 10): at any depth (a nested metricsContext too), by the one function.
+    fields = _scrub.strip_analytics(rec.fields)
+    if fields is rec.fields:
         return rec
-    out = {k: v for k, v in fields.items() if not _is_analytics(k)}
     # The constructor, not attrs.evolve: a third of the cost on every log line.
-    return Log(rec.type, out, rec.level, rec.message)
+    return Log(rec.type, fields, rec.level, rec.message)
 
 
 def user_context_allowed(ctx: RequestContext, rt: Runtime | None) -> bool:

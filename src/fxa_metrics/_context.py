@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import datetime
 import functools
 import hashlib
 import inspect
+import math
 import re
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -127,6 +129,40 @@ def _bad_field(fields: dict[str, Any], name: str, message: str) -> None:
     rt.stats.error("invalid_context", name, message)
 
 
+# privacy (issue 10) -------------------------------------------------------------
+INVALID_OPT_OUT = "invalid_opt_out"  # stats().errors reason: a malformed flag, read as opted out
+
+
+def _opt_out_flag(value: Any) -> bool:
+    """A non-bool ``metrics_opt_out``: always True (opted out), the safe side.
+
+    FxA stores ``metricsOptOutAt`` as a timestamp (ms), so a positive finite
+    number or a datetime means "opted out at": accepted silently. Anything else
+    (``"true"``, ``0``, a NaN, an object) is a bug at the call site: strict mode
+    raises (like any bad field), production counts it (``invalid_opt_out``),
+    logs it once and treats the user as opted out rather than as enabled.
+    """
+    if isinstance(value, datetime.datetime):
+        return True
+    if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+        return True
+    from . import _facade
+    from ._errors import ConfigurationError
+
+    message = (
+        "request context field metrics_opt_out must be a bool, None or a metricsOptOutAt "
+        f"timestamp, got {type(value).__name__}; treated as opted out"
+    )
+    rt = _facade.get_runtime()
+    if rt is None or rt.strict:
+        raise ConfigurationError(message)
+    rt.stats.error(INVALID_OPT_OUT, "metrics_opt_out", message)
+    return True
+
+
+# --------------------------------------------------------------------------------
+
+
 def _layer(base: RequestContext, fields: dict[str, Any], new_request: bool) -> RequestContext:
     unknown = set(fields) - CONTEXT_FIELDS
     if unknown:
@@ -139,6 +175,9 @@ def _layer(base: RequestContext, fields: dict[str, Any], new_request: bool) -> R
             _bad_field(fields, name, message)
     for name, value in list(fields.items()):
         if value is None:
+            continue
+        if name == "metrics_opt_out" and not isinstance(value, bool):
+            fields[name] = _opt_out_flag(value)  # privacy (issue 10): fails closed
             continue
         if name in _NON_TEXT_FIELDS:
             if not isinstance(value, bool):

@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, ParamSpec, TypeVar, cast
 
-from . import _facade, _health, _pending
+from . import _facade, _health, _pending, _scrub
 from ._context import REQUEST_UID, RequestContext, bind, current, in_request, use
 from ._facade import record
 from ._records import Crash, Log, Timing
@@ -62,7 +62,12 @@ def route_template(path: str) -> str:
     >>> route_template("/v1/account/0123456789abcdef0123456789abcdef/devices/42")
     '/v1/account/_id_/devices/_id_'
     """
-    return "/".join("_id_" if seg and _ID_SEGMENT.match(seg) else seg for seg in path.split("/"))
+    # privacy (issue 10): the shared scrubber's detectors too, after decoding
+    # (a %2540 email, a JWT), before path_tag() rewrites "%" and hides them.
+    return "/".join(
+        "_id_" if seg and (_ID_SEGMENT.match(seg) or _scrub.identity(seg)) else seg
+        for seg in path.split("/")
+    )
 
 
 # Framework route parameters: Starlette "{uid}"/"{uid:str}", Django/Flask

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ._errors import ValueTooLongError
+from ._scrub import log_safe
 from ._stats import Stats, logger
 
 if TYPE_CHECKING:  # types only: this module sits below everything that imports it
@@ -81,7 +82,9 @@ class Runtime:
                 self.stats.keep(e)
                 # A host logging handler that raises must not stop the shutdown.
                 with contextlib.suppress(Exception):
-                    logger.warning("fxa_metrics: closing %s failed: %s", type(sink).__name__, e)
+                    logger.warning(  # privacy (issue 10): never echo a value
+                        "fxa_metrics: closing %s failed: %s", type(sink).__name__, log_safe(e)
+                    )
 
 
 _current: Runtime | None = None

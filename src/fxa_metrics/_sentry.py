@@ -65,8 +65,6 @@ _USER_HINT = "fxa_metrics_user_id"
 _MECHANISM = {"type": "fxa_metrics", "handled": True}
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _HEX32 = frozenset("0123456789abcdef")
-# The part of contexts.fxa an opted-out user's crash keeps: not analytics.
-_FXA_OPERATIONAL = ("lang",)
 
 
 @attrs.frozen(slots=True)
@@ -84,8 +82,9 @@ class PreparedCrash:
 
     def without_user(self) -> PreparedCrash:
         """This crash with no user context: what the CRASH_NO_USER policy sends when it must."""
-        fxa = {k: v for k, v in self.fxa.items() if k in _FXA_OPERATIONAL}
-        return attrs.evolve(self, user_id=None, fxa=MappingProxyType(fxa) if fxa else _EMPTY)
+        # privacy (issue 10): the one function that strips analytics (MozLog's too).
+        fxa = _scrub.strip_analytics(self.fxa)
+        return attrs.evolve(self, user_id=None, fxa=MappingProxyType(dict(fxa)) if fxa else _EMPTY)
 
 
 def _tag_value(key: str, value: Any) -> str:
@@ -212,7 +211,9 @@ class SentryScrubber:
         except Exception as e:
             # An event we could not scrub is not sent. Never re-raise: the SDK
             # would log it and (in host mode) keep the unscrubbed event.
-            logger.warning("fxa_metrics: scrubbing a Sentry event failed, dropped it: %r", e)
+            logger.warning(  # privacy (issue 10): never echo a value
+                "fxa_metrics: scrubbing a Sentry event failed, dropped it: %s", _scrub.log_safe(e)
+            )
             return None
 
 

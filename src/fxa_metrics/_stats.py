@@ -15,11 +15,23 @@ from collections.abc import Mapping
 
 import attrs
 
+from ._scrub import log_safe
+
 # fxa_metrics' own logger. The Sentry sink tells sentry-sdk to ignore it, so an
 # internal warning can never become a Sentry event that fails and warns again.
 logger = logging.getLogger("fxa_metrics")
 
 MAX_KEPT_ERRORS = 100
+
+
+def _shown(reason: str, metric: str, detail: str) -> tuple[str, str, str]:
+    """privacy (issue 10): what a warning may show. Names are scrubbed (a metric
+    name or extra key can hold an email or a token) and escaped onto one line."""
+    return (
+        log_safe(reason),
+        log_safe(metric),
+        f": {log_safe(detail)}" if detail else "",
+    )
 
 
 @attrs.frozen
@@ -62,9 +74,7 @@ class Stats:
             logger.warning(
                 "fxa_metrics dropped a record (reason=%s, metric=%s)%s; later drops of this "
                 "kind are only counted",
-                reason,
-                metric,
-                f": {detail}" if detail else "",
+                *_shown(reason, metric, detail),
             )
 
     def error(self, reason: str, metric: str, detail: str = "") -> None:
@@ -75,9 +85,7 @@ class Stats:
             if first:
                 self._logged.add(key)
         if first:
-            logger.warning(
-                "fxa_metrics: %s on %s%s", reason, metric, f": {detail}" if detail else ""
-            )
+            logger.warning("fxa_metrics: %s on %s%s", *_shown(reason, metric, detail))
 
     def keep(self, exc: BaseException) -> None:
         with self._lock:

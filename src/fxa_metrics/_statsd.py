@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 import statsd
 
-from . import _runtime
+from . import _runtime, _scrub
 from ._config import Settings
 from ._context import RequestContext
 from ._errors import ConfigurationError, InvalidRecordError, PiiRejectedError
@@ -71,6 +71,17 @@ _PII = re.compile(
     r"|(?P<uuid>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})"
     r"|(?P<hex>[0-9A-Fa-f]{32,})"
 )
+
+
+def _identity(text: str) -> str | None:
+    """privacy (issue 10): what identity ``text`` holds, by our loose rule or, after
+    decoding (``%2540`` is an ``@``), by the shared scrubber's detectors (JWTs too)."""
+    pii = _PII.search(text)
+    if pii is not None:
+        return _PII_WHAT[pii.lastgroup or "hex"]
+    return _scrub.identity(text)
+
+
 _PII_WHAT = {
     "email": "an email address",
     "ipv4": "an IP address",
@@ -104,7 +115,7 @@ def _shown(text: str, limit: int) -> str:
     if len(text) > limit:
         # Not echoed at all: clipping could cut an address in half and leak the rest.
         return f"<{len(text)} characters>"
-    text = redact(text)
+    text = _scrub.scrub_string(redact(text))  # privacy (issue 10): credentials too
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -138,13 +149,12 @@ def _check_name(name: Any) -> str:
             "name",
             f"{_why(name, 'name', MAX_NAME)}; a statsd name is {_ALLOWED['name']}",
         )
-    pii = _PII.search(name)
-    if pii is not None:
+    what = _identity(name)
+    if what is not None:
         raise PiiRejectedError(
             _shown(name, MAX_NAME),
             "name",
-            f"looks like it holds {_PII_WHAT[pii.lastgroup or 'hex']}; "
-            "no user identity in aggregate metrics",
+            f"looks like it holds {what}; no user identity in aggregate metrics",
         )
     if not _NAME.fullmatch(name):
         raise InvalidRecordError(
@@ -180,13 +190,10 @@ def _check_value(metric: str, field: str, value: Any) -> str:
         raise InvalidRecordError(
             metric, field, f"{_why(text, 'value', MAX_TAG_VALUE)}; allowed: {_ALLOWED['value']}"
         )
-    pii = _PII.search(text)
-    if pii is not None:
+    what = _identity(text)
+    if what is not None:
         raise PiiRejectedError(
-            metric,
-            field,
-            f"looks like {_PII_WHAT[pii.lastgroup or 'hex']}; no user identity in aggregate "
-            "metrics",
+            metric, field, f"looks like {what}; no user identity in aggregate metrics"
         )
     if not _TAG_VALUE.fullmatch(text):
         raise InvalidRecordError(
@@ -207,7 +214,7 @@ def _check_key(metric: str, key: Any) -> None:
             f"tag:{_shown(key, MAX_TAG_KEY)}",
             f"{_why(key, 'key', MAX_TAG_KEY)}; a tag key is {_ALLOWED['key']}",
         )
-    if _PII.search(key) is not None:
+    if _identity(key) is not None:
         raise PiiRejectedError(
             metric, f"tag:{_shown(key, MAX_TAG_KEY)}", "the tag key looks like user identity"
         )
@@ -375,7 +382,9 @@ class _Batch:
                     rt.stats.drop("sink_error", "statsd:StatsdSink", repr(e))
                     rt.stats.keep(e)
                 else:
-                    logger.warning("fxa_metrics: a statsd batch failed to send: %r", e)
+                    logger.warning(  # privacy (issue 10): never echo a value
+                        "fxa_metrics: a statsd batch failed to send: %s", _scrub.log_safe(e)
+                    )
 
 
 _batch: ContextVar[_Batch | None] = ContextVar("fxa_metrics_statsd_batch", default=None)
