@@ -47,6 +47,16 @@ def schema_validate() -> Any:
     return validate_payload
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_definitions_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Compiled definitions are cached on disk across processes (_defs_cache):
+    # the suite and the servers it starts use a cache of their own, not the
+    # user's, so a run neither depends on nor leaves behind an earlier run's.
+    import os
+
+    os.environ["FXA_METRICS_CACHE_DIR"] = str(tmp_path_factory.mktemp("defs-cache"))
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_configuration() -> Iterator[None]:
     # Every test starts unconfigured and leaves nothing behind.

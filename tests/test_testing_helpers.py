@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -228,3 +229,52 @@ def test_wire_text_of_structures() -> None:
     assert wire({"b": 1, "a": [True]}) == '{"a":[true],"b":1}'
     assert value_matches({"a": 1}, {"a": 1})
     assert not value_matches(True, 1)  # a bool is not the number 1 on the wire
+
+
+def test_compiled_definitions_are_cached_on_disk_keyed_by_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from fxa_metrics import _defs_cache
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FXA_METRICS_CACHE_DIR", str(cache))
+    metrics = tmp_path / "metrics.yaml"
+    metrics.write_text(EXAMPLE_METRICS.read_text())
+    args = ([str(metrics)], [str(EXAMPLE_PINGS)], "1.0.0")
+    _defs_cache.clear()
+    first = _defs_cache.load_cached(*args)
+    (entry,) = cache.glob("*.pickle")
+    assert oct(cache.stat().st_mode & 0o777) == "0o700"
+    # A fresh interpreter loads the compiled copy without importing glean_parser.
+    code = (
+        "import sys; from fxa_metrics import _defs_cache as c; "
+        f"d = c.load_cached([{str(metrics)!r}], [{str(EXAMPLE_PINGS)!r}], '1.0.0'); "
+        "print(len(d.metrics), 'glean_parser' in sys.modules)"
+    )
+    env = {**os.environ, "FXA_METRICS_CACHE_DIR": str(cache)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout.split()
+    assert out == [str(len(first.metrics)), "False"]
+    # Changed content: a new key, parsed again; a corrupt entry is ignored, not fatal.
+    metrics.write_text(metrics.read_text() + "\n# changed\n")
+    entry.write_bytes(b"not a pickle")
+    _defs_cache.clear()
+    assert len(_defs_cache.load_cached(*args).metrics) == len(first.metrics)
+    assert len(list(cache.glob("*.pickle"))) == 2
+    # A cache directory others can write to is never read.
+    cache.chmod(0o777)
+    _defs_cache.clear()
+    content = (
+        _defs_cache._content_key([str(metrics)]),
+        _defs_cache._content_key([str(EXAMPLE_PINGS)]),
+        "1.0.0",
+    )
+    assert _defs_cache._from_disk(content) is None
+    cache.chmod(0o700)
+    monkeypatch.setenv("FXA_METRICS_CACHE_DIR", "")
+    assert _defs_cache.cache_dir() is None

@@ -24,7 +24,7 @@ from . import _consent, _glean_sdk, _runtime
 from ._beacon import PageLoad  # issue 15: front-end page loads (a record kind)
 from ._config import Settings, build_settings
 from ._context import RequestContext, current
-from ._definitions import load
+from ._defs_cache import load_cached
 from ._errors import ConfigurationError, InvalidRecordError, RecordError
 from ._records import (
     Counter,
@@ -232,7 +232,7 @@ def build_runtime(settings: Settings) -> Runtime:
             f"configure(sinks=...): unknown route(s) {sorted(unknown)}; "
             f"sink groups are {table.groups}"
         )
-    defs = load(settings.metrics_yaml, settings.pings_yaml, app_version=settings.app_version)
+    defs = load_cached(settings.metrics_yaml, settings.pings_yaml, settings.app_version)
     sinks = build_sinks(table, settings)
     for name, extra_sinks in settings.sinks.items():
         sinks[name] = (*sinks.get(name, ()), *extra_sinks)
