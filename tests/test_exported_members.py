@@ -57,3 +57,20 @@ def test_every_exported_name_exists_and_nothing_private_leaks() -> None:
 def test_every_error_derives_from_the_one_base() -> None:
     errors = [getattr(fxa_metrics, n) for n in EXPECTED if n.endswith("Error")]
     assert all(issubclass(e, fxa_metrics.FxaMetricsError) for e in errors)
+
+
+def test_import_is_light_and_the_rest_loads_on_first_use() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fxa_metrics as fm; "
+        "heavy = ['statsd', 'sentry_sdk', 'glean_parser', 'asyncio', 'flask', 'django', "
+        "'starlette', 'fxa_metrics._route_table', 'fxa_metrics._beacon']; "
+        "print([m for m in heavy if m in sys.modules]); "
+        "fm.StatsdSink; fm.ROUTES; print('fxa_metrics._statsd' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[:2] == ["[]", "True"]

@@ -36,7 +36,6 @@ docs/consent.md is the user-facing account of all this.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextvars
 import enum
@@ -48,10 +47,6 @@ from typing import Any, TypeAlias, cast
 
 import attrs
 
-from . import (
-    _pending,  # issue 11; _pending reads this module only at call time
-    _scrub,
-)
 from . import _runtime as _runtime_mod
 from ._config import ConsentLookup, Settings
 from ._context import RequestContext, current, in_request
@@ -81,7 +76,6 @@ TOKEN, UID, EMAIL, ANONYMOUS, UNWIRED, EXPLICIT = (
 
 # privacy (issue 10): the analytics fields and their matcher live in _scrub, with
 # strip_analytics(), the one function that removes them (MozLog and Sentry alike).
-ANALYTICS_LOG_FIELDS: frozenset[str] = _scrub.ANALYTICS_FIELDS
 
 _CACHE = "fxa_metrics.consent"  # state[...] -> dict[Key, Answer]: what resolution found
 _OVERRIDE = "fxa_metrics.consent_set"  # state[...] -> dict[User, bool]: set_opt_out()
@@ -282,6 +276,8 @@ async def _lookup_async(plan: _Lookup, rt: Runtime, cache: dict[Key, Answer], ke
     timeout: float | None = rt.settings.consent_timeout
     _in_lookup.set(True)  # this task's own context: nothing to reset
     try:
+        import asyncio
+
         async with asyncio.timeout(timeout):
             if _is_async(fn):
                 result: Any = await cast(Awaitable[Any], fn(arg))
@@ -310,6 +306,8 @@ async def _lookup_async(plan: _Lookup, rt: Runtime, cache: dict[Key, Answer], ke
 
 async def resolve_async(ctx: RequestContext, rt: Runtime) -> Answer:
     """As :func:`resolve`, awaiting async lookups (and running sync ones off the loop)."""
+    import asyncio  # here, not at import: a sync service never needs it
+
     cache = _cache(ctx)
     key = _key(ctx)
     if cache is not None:
@@ -423,6 +421,8 @@ def _per_user_product(prepared: Any, ctx: RequestContext, rt: Runtime) -> Any:
         return prepared
     # issue 11: pending on an async-only lookup (sync record()): held by
     # _pending, then emitted or withheld when the lookup answers.
+    from . import _pending  # here: it imports asyncio, which a sync service never needs
+
     if _pending.intercept("glean", prepared, ctx, rt):
         return None
     if resolve(ctx, rt).opted_out:
@@ -448,7 +448,10 @@ def _operational_log(rec: Log, ctx: RequestContext, rt: Runtime) -> Log:
     if peek(ctx, rt.settings) is False:
         return rec
     # privacy (issue 10): at any depth (a nested metricsContext too), by the one function.
-    fields = _scrub.strip_analytics(rec.fields)
+    # (Imported here: its patterns are a fifth of `import fxa_metrics` otherwise.)
+    from ._scrub import strip_analytics
+
+    fields = strip_analytics(rec.fields)
     if fields is rec.fields:
         return rec
     # The constructor, not attrs.evolve: a third of the cost on every log line.

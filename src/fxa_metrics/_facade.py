@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
-from . import _consent, _glean_sdk, _runtime
-from ._beacon import PageLoad  # issue 15: front-end page loads (a record kind)
+from . import _consent, _runtime
 from ._config import Settings, build_settings
 from ._context import RequestContext, current
-from ._defs_cache import load_cached
 from ._errors import ConfigurationError, InvalidRecordError, RecordError
 from ._records import (
     Counter,
@@ -39,13 +37,24 @@ from ._records import (
     Timing,
     Transaction,
 )
-from ._route_table import Feed, Route, build_sinks, build_table
 from ._runtime import Runtime
 from ._sink import Sink, SinkDrop
 from ._stats import Stats, StatsSnapshot
 
-# The default sink groups (the names configure(sinks=...) takes).
-ROUTE_NAMES: tuple[str, ...] = build_table().groups
+if TYPE_CHECKING:
+    # The route table imports every route (statsd, Sentry, beacons, glean-sdk);
+    # configure() imports it, so that `import fxa_metrics` does not.
+    from ._beacon import PageLoad  # issue 15: front-end page loads (a record kind)
+    from ._route_table import Feed, Route
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ROUTE_NAMES":  # the default sink groups (what configure(sinks=...) takes)
+        from ._route_table import build_table
+
+        return build_table().groups
+    raise AttributeError(name)
+
 
 # What the glean-sdk route is given instead of the request's context (issue 13).
 _NO_CONTEXT = RequestContext()
@@ -80,20 +89,21 @@ def _keep(rt: Runtime, e: BaseException) -> None:
 
 
 # Everything record() accepts as a record object.
-Record = (
-    Event
-    | Metrics
-    | DeletionRequest
-    | Log
-    | Timing
-    | Counter
-    | Gauge
-    | Set
-    | Crash
-    | Transaction
-    | PageLoad
-    | GleanMetric
-)
+if TYPE_CHECKING:  # PageLoad's module is imported only when beacons are used
+    Record = (
+        Event
+        | Metrics
+        | DeletionRequest
+        | Log
+        | Timing
+        | Counter
+        | Gauge
+        | Set
+        | Crash
+        | Transaction
+        | PageLoad
+        | GleanMetric
+    )
 
 
 @overload
@@ -129,7 +139,9 @@ def record(what: Any, /, extra: Mapping[str, Any] | None = None, **kwargs: Any) 
     try:
         # --- glean-sdk route (issue 13): a metric name whose TYPE is a glean-sdk type
         # is checked here and sent on that route, never with the request context.
-        sample = _glean_sdk.from_call(rt.defs, what, extra, kwargs)
+        # (None when the definitions have no glean-sdk metric: nothing to check.)
+        hook = rt.name_hook
+        sample = hook(rt.defs, what, extra, kwargs) if hook is not None else None
         if sample is not None:
             _send(rt, rt.table.by_name["glean_sdk"], sample, _NO_CONTEXT)
             return
@@ -225,6 +237,10 @@ def _emit(rt: Runtime, route: Route, sink: Sink, prepared: Any) -> None:
 
 def build_runtime(settings: Settings) -> Runtime:
     """Everything configure() builds, not yet installed (tests and captures use it too)."""
+    from . import _glean_sdk
+    from ._defs_cache import load_cached
+    from ._route_table import build_sinks, build_table
+
     table = build_table(settings.routes)
     unknown = set(settings.sinks) - set(table.groups)
     if unknown:
@@ -242,6 +258,15 @@ def build_runtime(settings: Settings) -> Runtime:
     for sink in sinks.get("glean_sdk", ()):
         if isinstance(sink, _glean_sdk.GleanSdkSink):
             sink.attach(rt.stats)
+    return wire_name_routes(rt)
+
+
+def wire_name_routes(rt: Runtime) -> Runtime:
+    """Let record("cat.name", ...) reach the route a metric's type picks (glean-sdk)."""
+    if any(md.route == "glean_sdk" for md in rt.defs.metrics.values()):
+        from . import _glean_sdk
+
+        rt.name_hook = _glean_sdk.from_call
     return rt
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ._errors import ValueTooLongError
 from ._scrub import log_safe
@@ -32,7 +32,7 @@ class Runtime:
     routes name the group they write to in the route table.
     """
 
-    __slots__ = ("defs", "settings", "sinks", "stats", "strict", "table")
+    __slots__ = ("defs", "name_hook", "settings", "sinks", "stats", "strict", "table")
 
     def __init__(
         self,
@@ -47,6 +47,9 @@ class Runtime:
         self.table = table
         self.strict = settings.strict
         self.stats = Stats()
+        # record("cat.name", ...) for a metric another route than the server
+        # route carries by type (the glean-sdk route): set by build_runtime.
+        self.name_hook: Callable[..., Any] | None = None
 
     def overflow(self, metric: str, field: str | None, limit: int) -> None:
         """A value was longer than its limit: strict raises, production truncates and counts."""

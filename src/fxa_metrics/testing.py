@@ -122,7 +122,7 @@ class Capture:
         }
         if settings.sinks or not settings.replace_sinks:
             settings = attrs.evolve(settings, sinks={}, replace_sinks=True)
-        rt = Runtime(settings, defs, sinks, table)
+        rt = _facade.wire_name_routes(Runtime(settings, defs, sinks, table))
         self._encoder = None  # built when payloads are asked for, from these settings
         self._runtimes.append(rt)
         return rt
