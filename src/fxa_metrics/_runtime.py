@@ -31,7 +31,8 @@ class Runtime:
     routes name the group they write to in the route table.
     """
 
-    __slots__ = ("defs", "settings", "sinks", "stats", "strict", "table")
+    # __weakref__: the consent lookup pool follows its runtime without keeping it alive.
+    __slots__ = ("__weakref__", "defs", "settings", "sinks", "stats", "strict", "table")
 
     def __init__(
         self,
