@@ -10,11 +10,14 @@ same losses in ``fm.stats()``, per reason:
 ``sentry_http_error``       the endpoint answered with an error status
 ``sentry_rate_limited``     a 429, or dropped while backing off after one
 ``sentry_filtered``         ``before_send`` or an event processor dropped it
-``sentry_closed``           sent after ``reset()`` closed the client
+``sentry_closed``           still queued when ``reset()`` closed the client
+                            after its flush timeout, or captured after it
 ==========================  ============================================
 
 The metric of each count is ``sentry:<category>`` (``error`` for crashes,
-``transaction`` for timings). Other data the SDK reports about (its own
+``transaction`` for timings). Losses are counted on the runtime whose
+``record()`` captured the event, even when found while ``reset()`` closes
+it (read them through that runtime, or in the log). Other data the SDK reports about (its own
 client reports, spans inside a transaction) are not our records and are not
 counted.
 
@@ -33,6 +36,7 @@ import weakref
 from typing import Any
 
 from sentry_sdk.transport import HttpTransport
+from sentry_sdk.utils import capture_internal_exceptions
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -46,7 +50,7 @@ _REASONS = {
     "ratelimit_backoff": "sentry_rate_limited",
     "before_send": "sentry_filtered",
     "event_processor": "sentry_filtered",
-    "closed": "sentry_closed",  # ours: captured after close (a thread that held the old runtime)
+    "closed": "sentry_closed",  # ours: discarded or refused by kill()
 }
 # Our records: crashes (error) and timings (transaction). "default" is the SDK's
 # category for an event without an exception, which a Crash never is, but a
@@ -59,17 +63,11 @@ _orphans = Stats()
 JOIN_TIMEOUT = 1.0
 
 
-def _count(reason: str, category: str, quantity: int) -> None:
+def _runtime_stats() -> Stats | None:
     from . import _facade  # here, not at import: _facade imports _sentry, which imports us
 
     rt = _facade.get_runtime()
-    if rt is None:
-        # Lost while (or after) the runtime was being reset: no counters are
-        # readable any more, so say it in the log (once per reason).
-        _orphans.drop(reason, f"sentry:{category}")
-        return
-    for _ in range(quantity):
-        rt.stats.drop(reason, f"sentry:{category}")
+    return rt.stats if rt is not None else None
 
 
 class _Sockets:
@@ -131,6 +129,10 @@ class CountingTransport(HttpTransport):
     def __init__(self, options: dict[str, Any]) -> None:
         self._sockets = _Sockets()
         self._why = threading.local()
+        # The counters of the runtime that captures through us, bound at the
+        # first capture: losses found later (on the worker thread, or while
+        # reset() closes us) belong to that runtime, not to whatever is current.
+        self._stats: Stats | None = None
         super().__init__(options)
 
     def _make_pool(self) -> Any:
@@ -147,7 +149,7 @@ class CountingTransport(HttpTransport):
         # apart from a network error, and a 429 is reported nowhere else.
         self._why.reason = reason
         if reason == "status_429":
-            _safe_count("sentry_rate_limited", "error", 1)
+            self._count("sentry_rate_limited", "error", 1)
 
     def record_lost_event(
         self,
@@ -164,11 +166,22 @@ class CountingTransport(HttpTransport):
                 why = getattr(self._why, "reason", "")
                 if ours == "sentry_network_error" and why.startswith("status_"):
                     ours = "sentry_http_error"
-                _safe_count(ours, str(category), 1 if item is not None else quantity)
+                self._count(ours, str(category), 1 if item is not None else quantity)
         finally:
             super().record_lost_event(reason, data_category, item, quantity=quantity)
 
+    def _count(self, reason: str, category: str, quantity: int) -> None:
+        # Runs on the SDK's worker thread or inside its capture path: never raise there.
+        try:
+            stats = self._stats or _runtime_stats() or _orphans
+            for _ in range(quantity):
+                stats.drop(reason, f"sentry:{category}")
+        except Exception as e:  # pragma: no cover - counting is dict arithmetic
+            logger.debug("fxa_metrics: counting a Sentry loss failed: %r", e)
+
     def capture_envelope(self, envelope: Any) -> None:
+        if self._stats is None:
+            self._stats = _runtime_stats()
         if self._sockets.closed:
             # After kill(): the SDK's worker, finishing its last send, queues a
             # client report, and submitting it would start a new worker thread
@@ -176,7 +189,19 @@ class CountingTransport(HttpTransport):
             for item in envelope.items:
                 self.record_lost_event("closed", item=item)
             return
-        super().capture_envelope(envelope)
+
+        # As the SDK's own capture_envelope, but the job carries its envelope,
+        # so kill() can count what a job it discards held.
+        def send_envelope() -> None:
+            with capture_internal_exceptions():
+                self._send_envelope(envelope)
+                self._flush_client_reports()
+
+        send_envelope.envelope = envelope  # type: ignore[attr-defined]
+        if not self._worker.submit(send_envelope):
+            self.on_dropped_event("full_queue")
+            for item in envelope.items:
+                self.record_lost_event("queue_overflow", item=item)
 
     def kill(self) -> None:
         self._sockets.closed = True
@@ -186,7 +211,10 @@ class CountingTransport(HttpTransport):
             # What is still queued when close() has used its flush budget will
             # not be sent: count it now, and make room for the terminator
             # (a full queue would refuse it, and the worker would never end).
-            _drain(worker)
+            for job in _drain(worker):
+                envelope = getattr(job, "envelope", None)
+                for item in envelope.items if envelope is not None else ():
+                    self.record_lost_event("closed", item=item)
         super().kill()  # queues the worker's terminator (and forgets the thread)
         # A request in flight to an endpoint that never answers: shutting its
         # socket makes the read return now instead of after the SDK's timeout.
@@ -199,25 +227,14 @@ class CountingTransport(HttpTransport):
             logger.debug("fxa_metrics: closing Sentry connections failed: %r", e)
 
 
-def _drain(worker: Any) -> None:
-    """Empty the worker's queue, counting each envelope it held as lost."""
+def _drain(worker: Any) -> list[Any]:
+    """Empty the worker's queue; the jobs it held."""
     queue = getattr(worker, "_queue", None)
-    dropped = 0
+    jobs = []
     while queue is not None:
         try:
-            queue.get_nowait()
+            jobs.append(queue.get_nowait())
         except Exception:  # queue.Empty (sentry_sdk's own queue class)
             break
         queue.task_done()
-        dropped += 1
-    if dropped:
-        # Queued envelopes of any kind (crash, timing): which is not knowable here.
-        _safe_count("sentry_closed", "pending", dropped)
-
-
-def _safe_count(reason: str, category: str, quantity: int) -> None:
-    # Runs on the SDK's worker thread or inside its capture path: never raise there.
-    try:
-        _count(reason, category, quantity)
-    except Exception as e:  # pragma: no cover - counting is dict arithmetic
-        logger.debug("fxa_metrics: counting a Sentry loss failed: %r", e)
+    return jobs
