@@ -232,9 +232,9 @@ def test_a_burst_from_8_threads_is_delivered_or_counted() -> None:
         with srv.lock:
             received = srv.bodies
         # Client reports ride in their own envelopes at most once per flush.
-        assert 400 - counted["sentry_queue_full"] <= received <= 400 - counted[
-            "sentry_queue_full"
-        ] + 2
+        assert (
+            400 - counted["sentry_queue_full"] <= received <= 400 - counted["sentry_queue_full"] + 2
+        )
 
 
 def test_a_burst_to_a_live_endpoint_loses_nothing_uncounted() -> None:
