@@ -205,7 +205,7 @@ def test_a_blackholed_endpoint_counts_what_reset_gives_up() -> None:
         # Every crash is lost: one in flight (its socket shut by reset), the
         # rest still queued. All counted on the runtime that recorded them.
         assert sum(lost(rt.stats.snapshot()).values()) == N
-        assert took < 4.0
+        assert took < 8.0  # flush 1 s, then kill: generous for a loaded machine
         assert sentry_threads() == []
 
 
@@ -225,16 +225,18 @@ def test_a_burst_from_8_threads_is_delivered_or_counted() -> None:
             t.start()
         for t in threads:
             t.join(60)
-        fm.flush(timeout=30.0)
-        counted = lost(fm.stats())
-        assert set(counted) <= {"sentry_queue_full"}
+        rt = _facade.get_runtime()
+        assert rt is not None
+        fm.reset(timeout=30.0)
+        counted = lost(rt.stats.snapshot())
+        assert set(counted) <= {"sentry_queue_full", "sentry_closed"}
         assert counted.get("sentry_queue_full", 0) > 0  # the queue did overflow
         with srv.lock:
             received = srv.bodies
-        # Client reports ride in their own envelopes at most once per flush.
-        assert (
-            400 - counted["sentry_queue_full"] <= received <= 400 - counted["sentry_queue_full"] + 2
-        )
+        # Envelopes received: one per crash not counted, plus at most a couple
+        # holding only client reports (sent on flush).
+        sent = 400 - sum(counted.values())
+        assert sent <= received <= sent + 2
 
 
 def test_a_burst_to_a_live_endpoint_loses_nothing_uncounted() -> None:
@@ -250,8 +252,11 @@ def test_a_burst_to_a_live_endpoint_loses_nothing_uncounted() -> None:
             t.start()
         for t in threads:
             t.join(60)
-        fm.flush(timeout=30.0)
-        counted = sum(lost(fm.stats()).values())
+        rt = _facade.get_runtime()
+        assert rt is not None
+        # Whatever a loaded machine has not sent by then is given up and counted.
+        fm.reset(timeout=30.0)
+        counted = sum(lost(rt.stats.snapshot()).values())
         assert events_in(recv.envelopes()) + counted == 400
 
 
@@ -263,12 +268,12 @@ def test_reset_ends_the_worker_and_its_socket_with_a_never_answering_endpoint() 
     with Receiver(blackhole=True) as recv:
         configure(recv.dsn())
         crash()
-        assert recv.wait_for(0, timeout=0.1) or True  # let the worker connect
-        time.sleep(0.3)
+        # Let the worker connect and send: the request is then held unanswered.
+        assert recv.wait_for(1, timeout=10.0)
         assert sentry_threads()
         start = time.monotonic()
         fm.reset(timeout=1.0)
-        assert time.monotonic() - start < 4.0
+        assert time.monotonic() - start < 8.0
         # Checked while the endpoint still holds its end: our side is gone.
         assert sentry_threads() == []
         ours = [
