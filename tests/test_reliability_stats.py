@@ -144,8 +144,12 @@ def test_distinct_bad_names_grow_rss_under_10_mb(tmp_path: Any) -> None:
 # ------------------------------------------------------------------ containment
 
 
+class HostError(BaseException):
+    """A host's own BaseException subclass."""
+
+
 @pytest.mark.parametrize(
-    "exc", [RuntimeError("handler down"), KeyboardInterrupt(), SystemExit(3), GeneratorExit()]
+    "exc", [RuntimeError("handler down"), HostError(), SystemExit(3), GeneratorExit()]
 )
 def test_a_raising_host_handler_never_raises_into_the_host(
     our_logger: logging.Logger, exc: BaseException
@@ -165,6 +169,19 @@ def test_a_raising_host_handler_never_raises_into_the_host(
     assert snap.drops["undefined"] == 2
     assert snap.drops["invalid_record"] == 1
     assert handler.calls >= 2
+
+
+def test_ctrl_c_in_a_handler_still_reaches_the_host_after_the_count(
+    our_logger: logging.Logger,
+) -> None:
+    # KeyboardInterrupt is the user's (a Ctrl-C delivered while the handler
+    # ran): Stats lets it through, after counting. (The facade decides what
+    # record() does with it.)
+    our_logger.addHandler(Raising(KeyboardInterrupt()))
+    stats = Stats()
+    with pytest.raises(KeyboardInterrupt):
+        stats.drop("undefined", "no.such.metric")
+    assert stats.snapshot().drops == {"undefined": 1}
 
 
 def test_a_raising_root_handler_never_raises_into_the_host(our_logger: logging.Logger) -> None:

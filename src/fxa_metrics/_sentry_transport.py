@@ -40,6 +40,7 @@ from sentry_sdk.utils import capture_internal_exceptions
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from . import _runtime
 from ._stats import Stats, logger
 
 # The SDK's reasons (sentry_sdk.transport and client) -> ours.
@@ -64,9 +65,7 @@ JOIN_TIMEOUT = 1.0
 
 
 def _runtime_stats() -> Stats | None:
-    from . import _facade  # here, not at import: _facade imports _sentry, which imports us
-
-    rt = _facade.get_runtime()
+    rt = _runtime.current()
     return rt.stats if rt is not None else None
 
 

@@ -154,5 +154,7 @@ def _warn(first: bool | None, fmt: str, reason: str, metric: str, detail: Any) -
             return
         detail = _plain(detail, MAX_DETAIL_CHARS) if detail else ""
         logger.warning(fmt, reason, metric, f": {detail}" if detail else "")
+    except KeyboardInterrupt:
+        raise  # Ctrl-C arriving while a handler ran: the user's, as in record()
     except BaseException:  # a host handler's failure (even a BaseException) is not ours to raise
         pass

@@ -451,9 +451,7 @@ class _CountingClient(statsd.StatsClient):  # type: ignore[misc]
 def _count_send_error(e: BaseException, lines: int) -> None:
     errno_ = getattr(e, "errno", None)
     why = _errno.errorcode.get(errno_, type(e).__name__) if errno_ else type(e).__name__
-    from . import _facade
-
-    rt = _facade.get_runtime()
+    rt = _runtime.current()
     stats = rt.stats if rt is not None else _orphan_stats
     for _ in range(lines):  # one datagram of a pipeline holds several stats
         stats.drop("statsd_send_error", f"statsd:{why}", repr(e))
