@@ -13,7 +13,7 @@ Not part of ``make test`` (it takes minutes). Two parts:
    see tests/conftest.py): every property test's example budget is raised.
    The number of examples that ran is printed, per test and in total.
 
-``python -m bench.soak [--only sinks|hypothesis]``.
+``python -m bench.soak [--only sinks|hypothesis] [--sinks glean,statsd,...]``.
 """
 
 from __future__ import annotations
@@ -122,9 +122,9 @@ _CHILD = textwrap.dedent(
 SINKS = ("glean", "mozlog", "statsd", "sentry", "bad_names")
 
 
-def soak_sinks(n: int) -> list[dict[str, Any]]:
+def soak_sinks(n: int, sinks: tuple[str, ...] = SINKS) -> list[dict[str, Any]]:
     rows = []
-    for kind in SINKS:
+    for kind in sinks:
         proc = subprocess.run(
             [sys.executable, "-c", _CHILD, kind, str(n), str(ROOT)],
             capture_output=True,
@@ -191,11 +191,16 @@ def soak_hypothesis() -> dict[str, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak")
     parser.add_argument("--only", choices=("sinks", "hypothesis"))
+    parser.add_argument("--sinks", default=",".join(SINKS), help="comma-separated subset")
     args = parser.parse_args()
+    sinks = tuple(s for s in args.sinks.split(",") if s)
+    unknown = set(sinks) - set(SINKS)
+    if unknown:
+        parser.error(f"unknown sinks {sorted(unknown)}; known: {', '.join(SINKS)}")
     n = int(os.environ.get("SOAK_N", "1000000"))
     if args.only in (None, "sinks"):
         print(f"== {n} records through each sink (fresh interpreter each)")
-        soak_sinks(n)
+        soak_sinks(n, sinks)
     if args.only in (None, "hypothesis"):
         print("== hypothesis suites, soak profile")
         soak_hypothesis()
