@@ -244,3 +244,19 @@ def test_production_record_never_raises(name: Any, fields: dict[str, Any]) -> No
     fm.record(name)
     fm.record(fm.Log(name, fields))
     fm.record(fm.Counter(name))
+
+
+def test_a_logger_that_merely_exists_does_not_filter_own_mode_lines() -> None:
+    # getLogger() without a level (by any library, or an earlier test) once
+    # made own-mode INFO lines vanish, uncounted: they inherited root's WARNING.
+    logging.getLogger("reliability.exists")
+    stream = configure()
+    fm.record(fm.Log("reliability.exists", {"n": 1}))
+    assert [r["Fields"]["n"] for r in records(stream)] == [1]
+    logger = logging.getLogger("reliability.exists")
+    logger.setLevel(logging.ERROR)  # a level the host did set is still honoured
+    try:
+        fm.record(fm.Log("reliability.exists", {"n": 2}))
+        assert [r["Fields"]["n"] for r in records(stream)] == [1]
+    finally:
+        logger.setLevel(logging.NOTSET)
