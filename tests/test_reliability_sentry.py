@@ -229,7 +229,7 @@ def test_a_burst_from_8_threads_is_delivered_or_counted() -> None:
         assert rt is not None
         fm.reset(timeout=30.0)
         counted = lost(rt.stats.snapshot())
-        assert set(counted) <= {"sentry_queue_full", "sentry_closed"}
+        assert set(counted) <= {"sentry_queue_full", "sentry_closed", "sentry_filtered"}
         assert counted.get("sentry_queue_full", 0) > 0  # the queue did overflow
         with srv.lock:
             received = srv.bodies
@@ -325,3 +325,31 @@ def test_a_healthy_endpoint_counts_no_loss() -> None:
         fm.flush(timeout=10.0)
         assert lost(fm.stats()) == {}
         assert events_in(recv.envelopes()) == 10
+
+
+# ------------------------------------------------------------------ the transport's edges
+
+
+def test_after_kill_the_transport_opens_no_socket_and_sends_nothing() -> None:
+    import sentry_sdk
+
+    from fxa_metrics import _sentry_transport
+
+    with Receiver() as recv:
+        configure(recv.dsn())
+        rt = _facade.get_runtime()
+        assert rt is not None
+        client = sentry_sdk.Client(dsn=recv.dsn(), transport=_sentry_transport.CountingTransport)
+        transport = client.transport
+        assert isinstance(transport, _sentry_transport.CountingTransport)
+        transport.kill()
+        transport.kill()  # twice: nothing left to stop
+        envelope = Envelope()
+        envelope.add_event({"message": "late"})
+        transport.capture_envelope(envelope)  # refused, counted: no new worker thread
+        assert rt.stats.snapshot().drops == {"sentry_closed": 1}
+        with socket.socket() as sock, pytest.raises(OSError, match="transport is closed"):
+            transport._sockets.add(sock)
+        assert _sentry_transport._drain(object()) == []
+        client.close(timeout=0.0)
+    assert sentry_threads() == []
