@@ -282,3 +282,20 @@ def test_async_lookups_share_the_sized_pool() -> None:
     with consent(lookup):
         assert asyncio.run(main()) == [True] * 32
         assert fm.stats().errors == {}
+
+
+def test_closing_a_pool_cancels_what_is_queued(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_lookup_pool, "MAX_WORKERS", 1)
+    pool = _lookup_pool.Pool(name="fxa_metrics-close-test")
+    release = threading.Event()
+    try:
+        running = pool.submit(release.wait, 30)
+        assert running.started.wait(10)
+        queued = pool.submit(lambda: "never")
+        pool.shutdown(wait=False)
+        assert queued.cancelled()
+        release.set()
+        assert running.result(10) is True
+    finally:
+        release.set()
+        pool.shutdown()

@@ -140,6 +140,7 @@ def wait(job: Job, timeout: float) -> Any:
     if not job.started.wait(timeout):
         if job.cancel():
             raise TimeoutError("the lookup never started")
-        job.started.wait()  # it started just now: set right after the state change
+        # pragma: no cover - a race: it started between the wait and the cancel
+        job.started.wait()  # set right after the state change
     remaining = job.started_at + timeout - time.monotonic()
     return job.result(max(0.0, remaining))

@@ -63,7 +63,7 @@ def _plain(text: Any, limit: int = MAX_METRIC_CHARS) -> str:
             # str.__str__ copies the data of a subclass into an exact str
             # without calling anything the subclass overrides.
             text = str.__str__(text) if isinstance(text, str) else f"<{type(text).__name__}>"
-        except Exception:
+        except Exception:  # pragma: no cover - str.__str__ of a str subclass does not raise
             text = "<unprintable>"
     if len(text) > limit:
         text = text[: limit - 3] + "..."
