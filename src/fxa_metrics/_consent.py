@@ -48,8 +48,10 @@ from typing import Any, TypeAlias, cast
 
 import attrs
 
-from . import _lookup_pool
-from . import _pending  # issue 11; _pending reads this module only at call time
+from . import (
+    _lookup_pool,
+    _pending,  # issue 11; _pending reads this module only at call time
+)
 from . import _runtime as _runtime_mod
 from ._common_metrics import COMMON_METRICS
 from ._config import ConsentLookup, Settings
