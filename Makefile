@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/statsd_daemon/node_modules/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean venv chromium
+.PHONY: demo test lint typecheck pytest bench soak clean venv chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,12 @@ test: lint typecheck pytest
 # routes: BENCH_ROUNDS=2 .venv/bin/python -m bench --only glean --runs 1
 bench: $(STAMP)
 	$(BIN)/python -m bench --write
+
+# Not part of `make test` (minutes): 1M records through every sink with RSS
+# before/after, then the hypothesis suites with the soak profile (budgets x20).
+# SOAK_N=... changes the record count; docs/reliability.md has the figures.
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .coverage .coverage.*

@@ -3,17 +3,49 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hsettings
 
 import fxa_metrics as fm
 from fxa_metrics import testing
 
 pytest_plugins = ["pytester"]
+
+# `make soak` (bench/soak.py) runs the property suites with HYPOTHESIS_PROFILE=soak:
+# every property test's example budget, its own explicit one included, is
+# multiplied by SOAK_FACTOR. Any other value (or none) leaves the budgets as written.
+SOAK_FACTOR = int(os.environ.get("FXA_METRICS_SOAK_FACTOR", "20"))
+hsettings.register_profile(
+    "soak", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
+hsettings.load_profile(_PROFILE)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if _PROFILE != "soak":
+        return
+    for item in items:
+        fn = getattr(item, "obj", None)
+        current = getattr(fn, "_hypothesis_internal_use_settings", None)
+        if current is not None:  # a @given test: hypothesis reads this at call time
+            fn._hypothesis_internal_use_settings = hsettings(  # type: ignore[union-attr]
+                current, max_examples=current.max_examples * SOAK_FACTOR, deadline=None
+            )
+        cls = getattr(item, "cls", None)
+        machine = getattr(cls, "settings", None)
+        if isinstance(machine, hsettings):  # a stateful machine's TestCase
+            cls.settings = hsettings(  # type: ignore[union-attr]
+                machine, max_examples=machine.max_examples * SOAK_FACTOR, deadline=None
+            )
+
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

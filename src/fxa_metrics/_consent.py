@@ -36,17 +36,18 @@ docs/consent.md is the user-facing account of all this.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextvars
 import enum
 import inspect
 import os
 import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias, cast
 
 import attrs
 
+from . import _lookup_pool
 from . import _runtime as _runtime_mod
 from ._config import ConsentLookup, Settings
 from ._context import RequestContext, current, in_request
@@ -167,33 +168,37 @@ def _discard(result: Any) -> None:
 
 # ------------------------------------------------------------------ worker pool
 
-# Sync lookups run here so that their duration can be bounded: the request
-# thread waits at most consent_timeout, then fails closed. A lookup that hangs
-# keeps its worker; later lookups queue, time out and fail closed too, so the
-# pool never grows past this size.
-_POOL_SIZE = 8
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
+# Sync lookups run in a pool so that their duration can be bounded: the
+# request thread waits at most consent_timeout from the lookup's own start,
+# then fails closed. The pool grows a thread per concurrent lookup (see
+# _lookup_pool), so load never turns into queueing and a hung lookup never
+# starves the next. Each runtime (each configure()) gets its own pool; the
+# old one is closed, and its idle threads leave.
+_pool: _lookup_pool.Pool | None = None
+_pool_owner: Any = None  # weakref to the runtime the pool serves
 _pool_lock = threading.Lock()
 
 
-def _executor() -> concurrent.futures.ThreadPoolExecutor:
-    global _pool
+def _executor(rt: Runtime) -> _lookup_pool.Pool:
+    global _pool, _pool_owner
     pool = _pool
-    if pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = concurrent.futures.ThreadPoolExecutor(
-                    _POOL_SIZE, thread_name_prefix="fxa_metrics-consent"
-                )
-            pool = _pool
-    return pool
+    if pool is not None and _pool_owner is not None and _pool_owner() is rt:
+        return pool
+    with _pool_lock:
+        if _pool is None or _pool_owner is None or _pool_owner() is not rt:
+            old = _pool
+            owner = _pool_owner = weakref.ref(rt)
+            _pool = _lookup_pool.Pool(alive=lambda: _runtime() is owner())
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
 
 
 def _after_fork_in_child() -> None:
     # A pre-fork server (gunicorn) forks after import: the parent's workers do
     # not exist in the child, and a pool that believes they do never runs work.
-    global _pool, _pool_lock
-    _pool = None
+    global _pool, _pool_owner, _pool_lock
+    _pool = _pool_owner = None
     _pool_lock = threading.Lock()
 
 
@@ -224,15 +229,15 @@ def _lookup_sync(plan: _Lookup, rt: Runtime) -> Answer:
         else:
             # copy_context: a lookup may rely on the host's contextvars (Flask's app context).
             run = contextvars.copy_context().run
-            future = _executor().submit(run, fn, arg)
-            try:
-                result = future.result(timeout)
-            except TimeoutError:
-                future.cancel()
-                raise
+            # The timeout runs from the lookup's own start (issue 9), not from here.
+            result = _lookup_pool.wait(_executor(rt).submit(run, fn, arg), timeout)
     except TimeoutError:
         return _fail(rt, source, LOOKUP_TIMEOUT, f"no answer within {timeout}s")
-    except Exception as e:  # the host's lookup: contained, never raised into the host
+    except KeyboardInterrupt:
+        if timeout is None:
+            raise  # run in this thread: a real Ctrl-C, not the lookup's
+        return _fail(rt, source, LOOKUP_ERROR, "KeyboardInterrupt")
+    except BaseException as e:  # the host's lookup (even SystemExit): contained, fail closed
         return _fail(rt, source, LOOKUP_ERROR, type(e).__name__)
     finally:
         _in_lookup.reset(token)
@@ -272,12 +277,12 @@ def resolve(ctx: RequestContext, rt: Runtime) -> Answer:
 
 
 async def _lookup_async(plan: _Lookup, rt: Runtime, cache: dict[Key, Answer], key: Key) -> Answer:
+    import asyncio  # here, not at import: a sync service never needs it
+
     source, fn, arg = plan
     timeout: float | None = rt.settings.consent_timeout
     _in_lookup.set(True)  # this task's own context: nothing to reset
     try:
-        import asyncio
-
         async with asyncio.timeout(timeout):
             if _is_async(fn):
                 result: Any = await cast(Awaitable[Any], fn(arg))
@@ -288,12 +293,14 @@ async def _lookup_async(plan: _Lookup, rt: Runtime, cache: dict[Key, Answer], ke
                 # executor, which asyncio.run() waits for at exit, hung lookup or not).
                 loop = asyncio.get_running_loop()
                 run = contextvars.copy_context().run
-                result = await loop.run_in_executor(_executor(), run, fn, arg)
+                result = await loop.run_in_executor(_executor(rt), run, fn, arg)
             if inspect.isawaitable(result):
                 result = await result
     except TimeoutError:
         answer = _fail(rt, source, LOOKUP_TIMEOUT, f"no answer within {timeout}s")
-    except Exception as e:  # the host's lookup: contained, never raised into the host
+    except asyncio.CancelledError:
+        raise  # our task was cancelled: not the lookup's failure
+    except BaseException as e:  # the host's lookup (even SystemExit): contained, fail closed
         answer = _fail(rt, source, LOOKUP_ERROR, type(e).__name__)
     else:
         interpreted = _interpret(source, result)

@@ -32,7 +32,17 @@ class Runtime:
     routes name the group they write to in the route table.
     """
 
-    __slots__ = ("defs", "name_hook", "settings", "sinks", "stats", "strict", "table")
+    # __weakref__: the consent lookup pool follows its runtime without keeping it alive.
+    __slots__ = (
+        "__weakref__",
+        "defs",
+        "name_hook",
+        "settings",
+        "sinks",
+        "stats",
+        "strict",
+        "table",
+    )
 
     def __init__(
         self,

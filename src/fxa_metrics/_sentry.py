@@ -405,8 +405,15 @@ def _owned_client(settings: Settings, scrubber: SentryScrubber) -> Client:
         Dsn(settings.sentry_dsn or "")
     except BadDsn as e:
         raise ConfigurationError(f"configure(): sentry_dsn is not a valid DSN: {e}") from None
+    # issue 9: losses counted, and a close() that ends the worker (see _sentry_transport).
+    from ._sentry_transport import CountingTransport
+
     return sentry_sdk.Client(
         dsn=settings.sentry_dsn,
+        transport=CountingTransport,
+        # Its Monitor thread sleeps 10 s between checks and outlives close(); it
+        # only downsamples SDK-started transactions, and ours are built directly.
+        enable_backpressure_handling=False,
         environment=settings.sentry_environment or settings.channel,
         release=settings.app_version,
         # Nothing process-wide: no excepthook, no logging/threading/stdlib hooks.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno as _errno
 import re
 import socket
 import threading
@@ -36,7 +37,10 @@ from ._errors import ConfigurationError, InvalidRecordError, PiiRejectedError
 from ._records import Counter, Gauge, Set, Timing
 from ._runtime import Runtime
 from ._sink import Sink
-from ._stats import logger
+from ._stats import Stats, logger
+
+# statsd send errors after reset() swapped the runtime out: logged once per reason.
+_orphan_stats = Stats()
 
 # ---------------------------------------------------------------- the rules
 
@@ -435,19 +439,47 @@ def _resolve(host: str, port: int) -> bool:
     )
 
 
+class _CountingClient(statsd.StatsClient):  # type: ignore[misc]
+    """``statsd.StatsClient`` whose failed sends are counted, not swallowed.
+
+    The package's ``_send`` catches ``OSError`` from ``sendto`` and drops the
+    datagram silently (a full socket buffer, an unreachable network, a
+    refused broadcast). Pipelines send through the same method.
+    """
+
+    # issue 9: every failed send counted per sink and reason (errno name).
+    def _send(self, data: str) -> None:
+        try:
+            self._sock.sendto(data.encode("ascii"), self._addr)
+        except (OSError, RuntimeError, AttributeError) as e:
+            # AttributeError: the socket was closed (set to None) under a
+            # thread that still held the old runtime.
+            _count_send_error(e, data.count("\n") + 1)
+
+
+def _count_send_error(e: BaseException, lines: int) -> None:
+    errno_ = getattr(e, "errno", None)
+    why = _errno.errorcode.get(errno_, type(e).__name__) if errno_ else type(e).__name__
+    rt = _runtime.current()
+    stats = rt.stats if rt is not None else _orphan_stats
+    for _ in range(lines):  # one datagram of a pipeline holds several stats
+        stats.drop("statsd_send_error", f"statsd:{why}", repr(e))
+
+
 class StatsdSink(Sink):
     """Sends :class:`StatsdLine` records over UDP with ``statsd.StatsClient``.
 
     The host is resolved here, once: an unresolvable host is a
     :class:`ConfigurationError` at ``configure()``. UDP sends never raise when
-    nothing listens (statsd swallows socket errors, and an unconnected UDP
-    socket never sees ICMP refusals).
+    nothing listens (an unconnected UDP socket never sees ICMP refusals); a
+    send that fails locally (``sendto`` raising ``OSError``) is dropped and
+    counted as ``statsd_send_error`` with metric ``statsd:<errno name>``.
     """
 
     def __init__(self, host: str, port: int = 8125, prefix: str | None = None) -> None:
         ipv6 = _resolve(host, port)
         try:
-            self.client = statsd.StatsClient(host, port, prefix=prefix or None, ipv6=ipv6)
+            self.client: Any = _CountingClient(host, port, prefix=prefix or None, ipv6=ipv6)
         except (OSError, UnicodeError) as e:
             raise ConfigurationError(f"statsd client for {host}:{port} failed: {e}") from None
         self.host, self.port, self.prefix = host, port, prefix
