@@ -43,6 +43,7 @@ _LINE_BREAKS = (
 # Linux's atomic pipe write size; larger lines are written in chunks of this.
 PIPE_BUF = getattr(select, "PIPE_BUF", 4096)
 DEFAULT_WRITE_TIMEOUT = 0.5
+_STALLED_WAIT_MS = 10
 
 _ERRNO_REASON = {
     errno.EPIPE: "write_error",
@@ -104,6 +105,10 @@ class LineWriter:
     def __init__(self, stream: IO[str] | None = None, timeout: float = DEFAULT_WRITE_TIMEOUT):
         self._stream = stream
         self._timeout_ms = max(0, int(timeout * 1000))
+        # Set once a wait ran out: while nobody reads, later lines do not wait
+        # again (a request with ten events must not wait ten times); the first
+        # line that finds room clears it.
+        self._stalled = False
         self._poll_fd: dict[int, bool] = {}
 
     def write(self, line: bytes) -> None:
@@ -144,13 +149,19 @@ class LineWriter:
             else:
                 view = memoryview(line)
             while view:
-                if poll and not _wait_writable(fd, self._timeout_ms):
+                if poll and not _wait_writable(fd, self._wait_ms()):
+                    self._stalled = True
                     raise SinkDrop("write_timeout", f"output not read for {self._timeout_ms} ms")
+                self._stalled = False
                 # A pipe takes at most PIPE_BUF atomically; a short write is resumed.
                 n = os.write(fd, view[:PIPE_BUF] if poll else view)
                 view = view[n:]
         except OSError as e:
             raise SinkDrop(_ERRNO_REASON.get(e.errno or 0, "write_error"), _errname(e)) from None
+
+    def _wait_ms(self) -> int:
+        # Stalled: a short wait only, so a reader that is merely slow still gets lines.
+        return min(_STALLED_WAIT_MS, self._timeout_ms) if self._stalled else self._timeout_ms
 
     def flush(self) -> None:
         """Nothing of ours is buffered; a replaced stream is flushed per line already."""
