@@ -128,7 +128,9 @@ class Stats:
                 first,
                 "fxa_metrics dropped a record (reason=%s, metric=%s)%s; later drops of this "
                 "kind are only counted",
-                *_shown(reason, metric, detail),
+                reason,
+                metric,
+                detail,
             )
 
     def error(self, reason: str, metric: str, detail: str = "") -> None:
@@ -137,7 +139,7 @@ class Stats:
             self._errors[reason] += 1
             first = self._first((reason, metric))
         if first is not False:
-            _warn(first, "fxa_metrics: %s on %s%s", *_shown(reason, metric, detail))
+            _warn(first, "fxa_metrics: %s on %s%s", reason, metric, detail)
 
     def keep(self, exc: BaseException) -> None:
         with self._lock:
@@ -170,8 +172,10 @@ def _warn(first: bool | None, fmt: str, reason: str, metric: str, detail: Any) -
                 MAX_LOGGED,
             )
             return
+        # Formatted here, inside the containment: a hostile str's __len__ or
+        # __str__ raises in formatting too.
         detail = _plain(detail, MAX_DETAIL_CHARS) if detail else ""
-        logger.warning(fmt, reason, metric, f": {detail}" if detail else "")
+        logger.warning(fmt, *_shown(reason, metric, detail))
     except KeyboardInterrupt:
         raise  # Ctrl-C arriving while a handler ran: the user's, as in record()
     except BaseException:  # a host handler's failure (even a BaseException) is not ours to raise
