@@ -434,7 +434,8 @@ def test_wsgi_app() -> None:
         assert (status, out) == ("204 No Content", b"")
         assert headers["Cache-Control"] == "no-store"
         cap.assert_timing_once(
-            "frontend.lcp", {"page": "settings", "nav_type": "navigate", "device_type": "desktop"}
+            "frontend.lcp",
+            tags={"page": "settings", "nav_type": "navigate", "device_type": "desktop"},
         )
         status, headers, out = call_wsgi(endpoint.wsgi, "GET")
         assert status == "200 OK"

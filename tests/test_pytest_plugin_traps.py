@@ -205,8 +205,13 @@ def test_definitions_are_parsed_once_per_session(pytester: pytest.Pytester) -> N
         f'MARK = pytest.mark.fxa_metrics(metrics_yaml=r"{EXAMPLE_METRICS}", '
         f'pings_yaml=r"{EXAMPLE_PINGS}")\n' + tests
     )
+    # A cache of its own: another test's compiled copy on disk would mean no parse at all.
+    pytester._monkeypatch.setenv("FXA_METRICS_CACHE_DIR", str(pytester.path / "defs-cache"))
     pytester.runpytest_subprocess().assert_outcomes(passed=30)
     assert (pytester.path / "parses.txt").read_text() == "1"
+    # ... and the next session, in a fresh process, parses nothing: the disk cache answers.
+    pytester.runpytest_subprocess().assert_outcomes(passed=30)
+    assert (pytester.path / "parses.txt").read_text() == "0"
 
 
 def test_default_definitions_come_from_the_rootdir_not_the_cwd(
