@@ -33,6 +33,9 @@ def test_demo_runs_and_reports_every_sink() -> None:
     # A real UDP socket got the timings of every request and the batched counters.
     assert "statsd receiver (UDP 127.0.0.1:" in out
     assert out.count("fxa-example-api.url_request,method=") == 6
+    # Route templates, never the raw path and never the fixed "_unmatched_" value.
+    assert "path=/v1/account/login," in out
+    assert "_unmatched_" not in out
     assert "fxa-example-api.account.email_changed:1|c" in out
     # A real HTTP endpoint got the crash, scrubbed.
     assert "Sentry receiver (HTTP http://127.0.0.1:" in out

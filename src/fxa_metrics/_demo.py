@@ -170,7 +170,18 @@ def _has_sentry() -> bool:
 def _facade_app() -> Callable[..., Iterable[bytes]]:
     from ._middleware import WSGIMiddleware
 
-    return WSGIMiddleware(example_service)
+    # The generic middleware knows no routes of its own: it is told the service's
+    # templates, so statsd's path tag is the route, never "_unmatched_".
+    return WSGIMiddleware(
+        example_service,
+        routes=[
+            "/v1/account/login",
+            "/v1/account/login/fail",
+            "/v1/account/email",
+            "/v1/account/destroy",
+            "/v1/boom",
+        ],
+    )
 
 
 def _print_glean(text: str) -> None:
