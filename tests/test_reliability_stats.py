@@ -54,10 +54,19 @@ class Raising(logging.Handler):
 def our_logger() -> Iterator[logging.Logger]:
     log = logging.getLogger("fxa_metrics")
     handlers, level, propagate = list(log.handlers), log.level, log.propagate
+    disabled = log.disabled
+    # A clean slate whatever ran before in this process (random order): a
+    # dictConfig elsewhere (Django's LOGGING) may have disabled existing loggers.
+    log.disabled, log.propagate = False, True
+    log.setLevel(logging.NOTSET)
+    root_level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.WARNING)
     yield log
     log.handlers[:] = handlers
     log.setLevel(level)
     log.propagate = propagate
+    log.disabled = disabled
+    logging.getLogger().setLevel(root_level)
 
 
 # ------------------------------------------------------------------ bounds

@@ -312,7 +312,9 @@ _MOZLOG_FORMATTERS = frozenset({"MozLogFormatter", "JsonLogFormatter", "MozlogFo
 # must not create unbounded loggers: past this, records share one logger and
 # still carry their Type as the record's name.
 MAX_TYPE_LOGGERS = 512
-_SHARED_LOGGER = "fxa_metrics.mozlog"
+# Not under the "fxa_metrics" logger: a host that quiets our own warnings
+# (setLevel on "fxa_metrics") must not silence its MozLog records with them.
+_SHARED_LOGGER = "fxa-metrics-mozlog"
 
 
 def choose_mode(setting: str) -> str:
